@@ -1,0 +1,42 @@
+package telemetry
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Command types sent to a terminal on its cmd topic.
+const (
+	CommandAssign = "assign"
+	CommandCancel = "cancel"
+)
+
+// Command is a downlink message to one terminal. Incident and Destination
+// are encoded by the sender (dispatch owns their shape).
+type Command struct {
+	Type        string          `json:"type"`
+	Assignment  string          `json:"assignment"`
+	Incident    json.RawMessage `json:"incident,omitempty"`
+	Destination json.RawMessage `json:"destination,omitempty"`
+	Reason      string          `json:"reason,omitempty"`
+}
+
+// EncodeCommand returns the wire form of c.
+func EncodeCommand(c Command) ([]byte, error) {
+	if c.Type != CommandAssign && c.Type != CommandCancel {
+		return nil, fmt.Errorf("encode command: unknown type %q", c.Type)
+	}
+	return json.Marshal(c)
+}
+
+// DecodeCommand parses a downlink message, as a terminal does.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	if c.Type != CommandAssign && c.Type != CommandCancel {
+		return Command{}, fmt.Errorf("decode command: unknown type %q", c.Type)
+	}
+	return c, nil
+}
