@@ -1,0 +1,114 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// AuditEntry is one line of the append-only audit log: who did what to
+// what, when. Entries form a hash chain: each Hash covers the entry and
+// the previous entry's Hash, so an edited, inserted or deleted row breaks
+// the chain from that point on.
+type AuditEntry struct {
+	Seq     int64           `json:"seq"`
+	At      time.Time       `json:"at"`
+	Actor   string          `json:"actor"`   // user name, unit:<id>, system
+	Action  string          `json:"action"`  // e.g. login, login_failed, assign, acl_denied
+	Subject string          `json:"subject"` // what it acted on: an incident, a unit, a user
+	Detail  json.RawMessage `json:"detail,omitempty"`
+	Prev    string          `json:"prev"`
+	Hash    string          `json:"hash"`
+}
+
+// Audit actions recorded by Lifeline.
+const (
+	AuditLogin        = "login"
+	AuditLoginFailed  = "login_failed"
+	AuditACLDenied    = "acl_denied"
+	AuditAssign       = "assign"
+	AuditReassign     = "reassign"
+	AuditConsent      = "consent"
+	AuditRoleChange   = "role_change"
+	AuditUserCreate   = "user_create"
+	AuditCredentials  = "unit_credentials"
+	AuditIncident     = "incident_create"
+	AuditStatusChange = "status_change"
+)
+
+// GenesisHash is the Prev of the first entry.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// ChainHash returns the hash of e chained to prev: SHA-256 over a
+// canonical JSON encoding of every field but Hash, with Prev set to prev.
+// Times are encoded in UTC with nanoseconds so every store gives the same bytes.
+func (e AuditEntry) ChainHash(prev string) string {
+	canon := struct {
+		Seq     int64           `json:"seq"`
+		At      string          `json:"at"`
+		Actor   string          `json:"actor"`
+		Action  string          `json:"action"`
+		Subject string          `json:"subject"`
+		Detail  json.RawMessage `json:"detail"`
+		Prev    string          `json:"prev"`
+	}{e.Seq, e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.Subject, canonicalJSON(e.Detail), prev}
+	b, _ := json.Marshal(canon)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// canonicalJSON re-encodes raw so that whitespace and key order (as a
+// database's JSON type may change them) do not change the hash.
+func canonicalJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v) // maps are encoded with sorted keys
+	return b
+}
+
+// Seal fills in e's Seq, Prev and Hash as the entry after prev (nil for
+// the first entry). Stores call it inside the transaction that appends.
+func (e *AuditEntry) Seal(prev *AuditEntry) {
+	e.Seq, e.Prev = 1, GenesisHash
+	if prev != nil {
+		e.Seq, e.Prev = prev.Seq+1, prev.Hash
+	}
+	e.At = e.At.UTC().Truncate(time.Microsecond) // what every store keeps
+	e.Hash = e.ChainHash(e.Prev)
+}
+
+// VerifyAudit checks a whole log, oldest first: consecutive Seq from 1,
+// each Prev the Hash before it, each Hash right. It names the first bad entry.
+func VerifyAudit(entries []AuditEntry) error {
+	prev := GenesisHash
+	for i, e := range entries {
+		if e.Seq != int64(i+1) {
+			return fmt.Errorf("audit: entry %d has seq %d: an entry was deleted or inserted", i+1, e.Seq)
+		}
+		if e.Prev != prev {
+			return fmt.Errorf("audit: entry %d does not follow entry %d: the chain is broken", e.Seq, e.Seq-1)
+		}
+		if got := e.ChainHash(e.Prev); got != e.Hash {
+			return fmt.Errorf("audit: entry %d was altered: its hash does not match its content", e.Seq)
+		}
+		prev = e.Hash
+	}
+	return nil
+}
+
+// Auditor appends to and reads the audit log.
+type Auditor interface {
+	// AppendAudit seals e after the last entry and stores it atomically
+	// (several servers may append to one database at once).
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// AuditLog returns entries with Seq > after, oldest first, at most limit (0: all).
+	AuditLog(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+}

@@ -1,0 +1,13 @@
+// Package dispatch is Lifeline's dispatch engine and the domain it works
+// in: the area (jurisdictions, urban zones, stations, hospitals and the
+// unit registry), units and their lifecycle, incidents, ranked
+// recommendations and assignments.
+//
+// A Service keeps the live picture of the fleet from telemetry (it is the
+// telemetry.Sink), takes calls, ranks the available units nearest first
+// within the zone's service radius (urban 5 km; rural 10 km, widening to
+// 20 km) and assigns them with a compare-and-set, so that one unit is never
+// sent twice. Every change of the picture is one Event, fanned out by a
+// Publisher. The durable record sits behind Store and Tracks, implemented
+// by the adapter subpackages.
+package dispatch

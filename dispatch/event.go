@@ -1,0 +1,97 @@
+package dispatch
+
+import (
+	"sync"
+)
+
+// EventType names what changed in the picture.
+type EventType string
+
+// Event types (they are the websocket message types of contract v1).
+const (
+	EventUnit       EventType = "unit"
+	EventIncident   EventType = "incident"
+	EventAssignment EventType = "assignment"
+	EventKPI        EventType = "kpi"
+)
+
+// Event is one change of the live picture: a unit moved or changed status,
+// an incident changed, an assignment was made or changed. It can be fanned
+// out in process (Bus) or, later, through Redis.
+type Event struct {
+	Type       EventType   `json:"type"`
+	Unit       *UnitState  `json:"unit,omitempty"`
+	Incident   *Incident   `json:"incident,omitempty"`
+	Assignment *Assignment `json:"assignment,omitempty"`
+	// Jurisdiction scopes the event for county consoles.
+	Jurisdiction string `json:"-"`
+}
+
+// Publisher takes events for fan-out.
+type Publisher interface {
+	Publish(e Event)
+}
+
+// Bus fans events out to subscribers in process. Publish never blocks: a
+// subscriber whose buffer is full is dropped (its channel is closed), so
+// one slow console can never hold up the others or the ingest path.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+}
+
+var _ Publisher = (*Bus)(nil)
+
+// NewBus returns an empty bus.
+func NewBus() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
+
+// Subscription receives events on C until it is closed or dropped.
+type Subscription struct {
+	C       <-chan Event
+	c       chan Event
+	bus     *Bus
+	dropped bool
+}
+
+// Subscribe returns a subscription with a buffer of n events.
+func (b *Bus) Subscribe(n int) *Subscription {
+	c := make(chan Event, n)
+	s := &Subscription{C: c, c: c, bus: b}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Publish hands e to every subscriber without blocking.
+func (b *Bus) Publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		select {
+		case s.c <- e:
+		default:
+			s.dropped = true
+			delete(b.subs, s)
+			close(s.c)
+		}
+	}
+}
+
+// Dropped reports whether the bus dropped s for being too slow. It is
+// meaningful once C has been closed.
+func (s *Subscription) Dropped() bool {
+	s.bus.mu.Lock()
+	defer s.bus.mu.Unlock()
+	return s.dropped
+}
+
+// Close ends the subscription; C is closed. Calling it twice is safe.
+func (s *Subscription) Close() {
+	s.bus.mu.Lock()
+	defer s.bus.mu.Unlock()
+	if _, ok := s.bus.subs[s]; ok {
+		delete(s.bus.subs, s)
+		close(s.c)
+	}
+}

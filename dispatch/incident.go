@@ -1,0 +1,159 @@
+package dispatch
+
+import (
+	"slices"
+	"time"
+
+	"github.com/lifeline-ems/lifeline/geo"
+)
+
+// Category is what the call is about; it selects the destination centre.
+type Category string
+
+// Call categories (contract v1).
+const (
+	CatChestPain Category = "chest_pain"
+	CatStroke    Category = "stroke"
+	CatTrauma    Category = "trauma"
+	CatMaternal  Category = "maternal"
+	CatNeonatal  Category = "neonatal"
+	CatOther     Category = "other"
+)
+
+var categories = []Category{CatChestPain, CatStroke, CatTrauma, CatMaternal, CatNeonatal, CatOther}
+
+// Valid reports whether c is a known category.
+func (c Category) Valid() bool { return slices.Contains(categories, c) }
+
+// Centre returns the five-centre capability a destination needs for c.
+func (c Category) Centre() (Centre, bool) {
+	if c == CatOther || !c.Valid() {
+		return "", false
+	}
+	return Centre(c), true
+}
+
+// Priority orders calls: 1 is the most urgent (life-threatening), 4 the least.
+type Priority int
+
+// Valid reports whether p is between 1 and 4.
+func (p Priority) Valid() bool { return p >= 1 && p <= 4 }
+
+// IncidentStatus is where a call is.
+type IncidentStatus string
+
+// Incident statuses: open (no unit committed), assigned (a unit is working
+// it), closed (the last unit cleared), cancelled.
+const (
+	IncidentOpen      IncidentStatus = "open"
+	IncidentAssigned  IncidentStatus = "assigned"
+	IncidentClosed    IncidentStatus = "closed"
+	IncidentCancelled IncidentStatus = "cancelled"
+)
+
+// LatLon is a WGS-84 location on the wire.
+type LatLon struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// NewIncident is a call as a dispatcher or an integrating system reports it.
+type NewIncident struct {
+	Location   LatLon   `json:"location"`
+	Address    string   `json:"address"`
+	Priority   Priority `json:"priority"`
+	Category   Category `json:"category"`
+	ExternalID string   `json:"external_id"`
+	Source     string   `json:"source"`
+}
+
+// Validate checks a new call before anything is stored.
+func (n NewIncident) Validate() error {
+	if !geo.ValidLatLon(n.Location.Lat, n.Location.Lon) || (n.Location.Lat == 0 && n.Location.Lon == 0) {
+		return Errorf(CodeInvalid, "location %v,%v is not a WGS-84 coordinate", n.Location.Lat, n.Location.Lon)
+	}
+	if !n.Priority.Valid() {
+		return Errorf(CodeInvalid, "priority %d: want 1 (most urgent) to 4", n.Priority)
+	}
+	if !n.Category.Valid() {
+		return Errorf(CodeInvalid, "category %q: want one of %v", n.Category, categories)
+	}
+	if len(n.Address) > 500 || len(n.ExternalID) > 128 || len(n.Source) > 64 {
+		return Errorf(CodeInvalid, "address, external_id or source too long (500, 128, 64 bytes)")
+	}
+	return nil
+}
+
+// Incident is a call for an ambulance.
+type Incident struct {
+	ID           string         `json:"id"`
+	ExternalID   string         `json:"external_id,omitempty"`
+	Source       string         `json:"source,omitempty"`
+	Location     LatLon         `json:"location"`
+	Address      string         `json:"address"`
+	Priority     Priority       `json:"priority"`
+	Category     Category       `json:"category"`
+	Jurisdiction string         `json:"jurisdiction"`
+	Zone         geo.Zone       `json:"zone"`
+	RadiusM      float64        `json:"radius_m"`
+	Status       IncidentStatus `json:"status"`
+	CreatedAt    time.Time      `json:"created_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	ClosedAt     time.Time      `json:"closed_at,omitzero"`
+}
+
+// AssignmentStatus is where one unit's commitment to a call is.
+type AssignmentStatus string
+
+// Assignment statuses: offered (sent, no ack yet), accepted, declined,
+// cancelled, completed (the unit cleared).
+const (
+	AssignOffered   AssignmentStatus = "offered"
+	AssignAccepted  AssignmentStatus = "accepted"
+	AssignDeclined  AssignmentStatus = "declined"
+	AssignCancelled AssignmentStatus = "cancelled"
+	AssignCompleted AssignmentStatus = "completed"
+)
+
+// Active reports whether the assignment still holds its unit.
+func (s AssignmentStatus) Active() bool { return s == AssignOffered || s == AssignAccepted }
+
+// Assignment commits one unit to one incident.
+type Assignment struct {
+	ID        string           `json:"id"`
+	Incident  string           `json:"incident"`
+	Unit      string           `json:"unit"`
+	Status    AssignmentStatus `json:"status"`
+	By        string           `json:"by"`
+	Reason    string           `json:"reason,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+// Recommendation is one ranked candidate unit for a call.
+type Recommendation struct {
+	Rank         int      `json:"rank"`
+	Unit         string   `json:"unit"`
+	Callsign     string   `json:"callsign"`
+	Station      string   `json:"station"`
+	DistanceM    float64  `json:"distance_m"`
+	RoadM        float64  `json:"road_m"`
+	ETAS         float64  `json:"eta_s"`
+	WithinRadius bool     `json:"within_radius"`
+	Reasons      []string `json:"reasons"`
+}
+
+// Exclusion is a unit that was not recommended, and why.
+type Exclusion struct {
+	Unit   string `json:"unit"`
+	Reason string `json:"reason"`
+}
+
+// Recommendations is the ranked answer to "who should go".
+type Recommendations struct {
+	Incident    string           `json:"incident"`
+	RadiusM     float64          `json:"radius_m"`
+	Candidates  []Recommendation `json:"candidates"`
+	Excluded    []Exclusion      `json:"excluded"`
+	GeneratedAt time.Time        `json:"generated_at"`
+}

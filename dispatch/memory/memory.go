@@ -1,0 +1,264 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+// Store is an in-memory dispatch.Store.
+type Store struct {
+	mu          sync.Mutex
+	incidents   map[string]*dispatch.Incident
+	byExternal  map[[2]string]string
+	assignments map[string]*dispatch.Assignment
+	byIncident  map[string][]string
+	transitions []dispatch.Transition
+}
+
+var _ dispatch.Store = (*Store)(nil)
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{
+		incidents:   map[string]*dispatch.Incident{},
+		byExternal:  map[[2]string]string{},
+		assignments: map[string]*dispatch.Assignment{},
+		byIncident:  map[string][]string{},
+	}
+}
+
+func clone[T any](v *T) *T { c := *v; return &c }
+
+// CreateIncident implements dispatch.Store.
+func (s *Store) CreateIncident(ctx context.Context, inc *dispatch.Incident) (*dispatch.Incident, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inc.ExternalID != "" {
+		key := [2]string{inc.Source, inc.ExternalID}
+		if id, ok := s.byExternal[key]; ok {
+			return clone(s.incidents[id]), false, nil
+		}
+		s.byExternal[key] = inc.ID
+	}
+	if _, ok := s.incidents[inc.ID]; ok {
+		return nil, false, dispatch.Errorf(dispatch.CodeConflict, "incident %s exists", inc.ID)
+	}
+	s.incidents[inc.ID] = clone(inc)
+	return clone(inc), true, nil
+}
+
+// Incident implements dispatch.Store.
+func (s *Store) Incident(ctx context.Context, id string) (*dispatch.Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc, ok := s.incidents[id]
+	if !ok {
+		return nil, dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", id)
+	}
+	return clone(inc), nil
+}
+
+// Incidents implements dispatch.Store: newest first.
+func (s *Store) Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*dispatch.Incident, error) {
+	s.mu.Lock()
+	var out []*dispatch.Incident
+	for _, inc := range s.incidents {
+		if f.Status == "" || inc.Status == f.Status {
+			out = append(out, clone(inc))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *dispatch.Incident) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// UpdateIncident implements dispatch.Store.
+func (s *Store) UpdateIncident(ctx context.Context, inc *dispatch.Incident) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.incidents[inc.ID]; !ok {
+		return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", inc.ID)
+	}
+	s.incidents[inc.ID] = clone(inc)
+	return nil
+}
+
+// CreateAssignment implements dispatch.Store.
+func (s *Store) CreateAssignment(ctx context.Context, a *dispatch.Assignment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.incidents[a.Incident]; !ok {
+		return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", a.Incident)
+	}
+	for _, b := range s.assignments {
+		if b.Unit == a.Unit && b.Status.Active() {
+			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds assignment %s", a.Unit, b.ID)
+		}
+	}
+	s.assignments[a.ID] = clone(a)
+	s.byIncident[a.Incident] = append(s.byIncident[a.Incident], a.ID)
+	return nil
+}
+
+// UpdateAssignment implements dispatch.Store.
+func (s *Store) UpdateAssignment(ctx context.Context, a *dispatch.Assignment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.assignments[a.ID]; !ok {
+		return dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID)
+	}
+	s.assignments[a.ID] = clone(a)
+	return nil
+}
+
+// Assignment implements dispatch.Store.
+func (s *Store) Assignment(ctx context.Context, id string) (*dispatch.Assignment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.assignments[id]
+	if !ok {
+		return nil, dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", id)
+	}
+	return clone(a), nil
+}
+
+// Assignments implements dispatch.Store.
+func (s *Store) Assignments(ctx context.Context, incident string) ([]*dispatch.Assignment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*dispatch.Assignment
+	for _, id := range s.byIncident[incident] {
+		out = append(out, clone(s.assignments[id]))
+	}
+	return out, nil
+}
+
+// ActiveAssignments implements dispatch.Store.
+func (s *Store) ActiveAssignments(ctx context.Context) ([]*dispatch.Assignment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*dispatch.Assignment
+	for _, a := range s.assignments {
+		if a.Status.Active() {
+			out = append(out, clone(a))
+		}
+	}
+	slices.SortFunc(out, func(a, b *dispatch.Assignment) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// AppendTransition implements dispatch.Store.
+func (s *Store) AppendTransition(ctx context.Context, t dispatch.Transition) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transitions = append(s.transitions, t)
+	return nil
+}
+
+// Transitions implements dispatch.Store.
+func (s *Store) Transitions(ctx context.Context, incident string) ([]dispatch.Transition, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []dispatch.Transition
+	for _, t := range s.transitions {
+		if t.Incident == incident {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// Tracks is an in-memory telemetry.History that keeps the last Keep fixes
+// per unit (and the last video status).
+type Tracks struct {
+	Keep int
+
+	mu    sync.Mutex
+	units map[string][]telemetry.Fix
+	seen  map[string]map[uint64]bool
+	video map[string]telemetry.Video
+}
+
+var (
+	_ telemetry.History = (*Tracks)(nil)
+	_ dispatch.Tracks   = (*Tracks)(nil)
+)
+
+// NewTracks keeps up to keep fixes per unit (e.g. 10 hours at 5 s).
+func NewTracks(keep int) *Tracks {
+	return &Tracks{Keep: keep, units: map[string][]telemetry.Fix{}, seen: map[string]map[uint64]bool{}, video: map[string]telemetry.Video{}}
+}
+
+// AppendFixes implements telemetry.History.
+func (t *Tracks) AppendFixes(ctx context.Context, fixes []telemetry.Fix) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range fixes {
+		seen := t.seen[f.Unit]
+		if seen == nil {
+			seen = map[uint64]bool{}
+			t.seen[f.Unit] = seen
+		}
+		if seen[f.Seq] {
+			continue
+		}
+		seen[f.Seq] = true
+		tr := t.units[f.Unit]
+		i, _ := slices.BinarySearchFunc(tr, f.Time, func(x telemetry.Fix, at time.Time) int { return x.Time.Compare(at) })
+		tr = slices.Insert(tr, i, f)
+		if len(tr) > t.Keep {
+			for _, old := range tr[:len(tr)-t.Keep] {
+				delete(seen, old.Seq)
+			}
+			tr = slices.Clone(tr[len(tr)-t.Keep:])
+		}
+		t.units[f.Unit] = tr
+	}
+	return nil
+}
+
+// Track implements telemetry.History.
+func (t *Tracks) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []telemetry.Fix
+	for _, f := range t.units[unit] {
+		if !f.Time.Before(from) && !f.Time.After(to) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// AppendVideo implements telemetry.History; only the last report is kept.
+func (t *Tracks) AppendVideo(ctx context.Context, v telemetry.Video) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.video[v.Unit] = v
+	return nil
+}
+
+// Latest implements telemetry.History.
+func (t *Tracks) Latest(ctx context.Context) ([]telemetry.Fix, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []telemetry.Fix
+	for _, tr := range t.units {
+		if len(tr) > 0 {
+			out = append(out, tr[len(tr)-1])
+		}
+	}
+	slices.SortFunc(out, func(a, b telemetry.Fix) int { return cmp.Compare(a.Unit, b.Unit) })
+	return out, nil
+}

@@ -1,0 +1,445 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lifeline-ems/lifeline/geo"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+// Commander sends a command to a unit's terminal (telemetry/mqtt implements it).
+type Commander interface {
+	Send(ctx context.Context, unit string, cmd telemetry.Command) error
+}
+
+// Config holds what a Service is made of. Area, Store and Events are required.
+type Config struct {
+	Area     *Area
+	Store    Store
+	Tracks   Tracks    // position history to read; nil when none is kept
+	Events   Publisher // where every change of the picture goes
+	Commands Commander // nil when no broker is connected (commands are logged)
+	ETA      geo.Estimator
+	Radii    geo.RadiusPolicy
+	Index    geo.Index // the unit position index; default geo.NewGrid(DefaultCellMetres)
+	// StaleAfter is how old a unit's newest fix may be before the unit is
+	// no longer recommended; default 90s (terminals report every 5-30 s).
+	StaleAfter time.Duration
+	// Candidates is how many units a recommendation lists; default 5.
+	Candidates int
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// DefaultCellMetres is the grid cell size of the unit index, chosen by
+// benchmark (docs/BENCHMARKS.md).
+const DefaultCellMetres = 2000
+
+// Service is the dispatch engine: it keeps the live picture of the fleet
+// from telemetry, takes calls, ranks units and assigns them.
+type Service struct {
+	area   *Area
+	store  Store
+	tracks Tracks
+	events Publisher
+	cmds   Commander
+	eta    geo.Estimator
+	radii  geo.RadiusPolicy
+	index  geo.Index
+	stale  time.Duration
+	top    int
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu       sync.RWMutex
+	units    map[string]*UnitState
+	statusAt map[string]time.Time // time of the last crew status press per unit
+	assignMu sync.Mutex           // serialises assignment decisions in this process
+}
+
+var (
+	_ telemetry.Sink     = (*Service)(nil)
+	_ telemetry.Registry = (*Service)(nil)
+)
+
+// NewService builds the live picture from the area's unit registry and the
+// store's active assignments.
+func NewService(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Area == nil || cfg.Store == nil || cfg.Events == nil {
+		return nil, fmt.Errorf("dispatch: Area, Store and Events are required")
+	}
+	s := &Service{
+		area: cfg.Area, store: cfg.Store, tracks: cfg.Tracks, events: cfg.Events, cmds: cfg.Commands,
+		eta: cfg.ETA, radii: cfg.Radii, index: cfg.Index, stale: cfg.StaleAfter, top: cfg.Candidates,
+		now: cfg.Now, log: cfg.Logger,
+		units: map[string]*UnitState{}, statusAt: map[string]time.Time{},
+	}
+	if s.eta == nil {
+		s.eta = geo.DefaultETA
+	}
+	if s.radii == (geo.RadiusPolicy{}) {
+		s.radii = geo.DefaultRadii
+	}
+	if s.index == nil {
+		s.index = geo.NewGrid(DefaultCellMetres)
+	}
+	if s.stale <= 0 {
+		s.stale = 90 * time.Second
+	}
+	if s.top <= 0 {
+		s.top = 5
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "dispatch")
+	for _, u := range cfg.Area.Units {
+		s.units[u.ID] = &UnitState{Unit: u, Status: Available}
+	}
+	active, err := s.store.ActiveAssignments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: restore assignments: %w", err)
+	}
+	for _, a := range active {
+		if st, ok := s.units[a.Unit]; ok {
+			st.Status, st.Incident, st.Assignment = Dispatched, a.Incident, a.ID
+		}
+	}
+	return s, nil
+}
+
+// Area returns the area the service dispatches in.
+func (s *Service) Area() *Area { return s.area }
+
+// Known reports whether unit is in the registry (telemetry.Registry).
+func (s *Service) Known(unit string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.units[unit]
+	return ok
+}
+
+// view returns a copy of st safe to hand out; the caller holds s.mu.
+func (s *Service) view(st *UnitState, now time.Time) UnitState {
+	v := *st
+	v.Stale = v.Position == nil || now.Sub(v.Position.Time) > s.stale
+	return v
+}
+
+// update applies fn to unit id under the lock and publishes the result.
+func (s *Service) update(id string, fn func(st *UnitState) bool) (UnitState, bool) {
+	now := s.now()
+	s.mu.Lock()
+	st, ok := s.units[id]
+	if !ok || !fn(st) {
+		s.mu.Unlock()
+		return UnitState{}, false
+	}
+	v := s.view(st, now)
+	s.mu.Unlock()
+	s.events.Publish(Event{Type: EventUnit, Unit: &v, Jurisdiction: v.Jurisdiction})
+	return v, true
+}
+
+// Positions moves the unit to its newest fix (telemetry.Sink). History is
+// telemetry's to record (telemetry.Recorder), before this is called.
+func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
+	if p.Latest == nil {
+		return nil
+	}
+	f := *p.Latest
+	pos := &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
+	s.update(p.Unit, func(st *UnitState) bool {
+		if st.Position != nil && !f.Time.After(st.Position.Time) {
+			return false
+		}
+		st.Position, st.Online = pos, true
+		st.LastSeen = later(st.LastSeen, f.Received)
+		s.index.Set(st.ID, f.Point())
+		return true
+	})
+	return nil
+}
+
+// Video records a terminal's video status (telemetry.Sink).
+func (s *Service) Video(ctx context.Context, v telemetry.Video) error {
+	vs := &VideoState{Uplink: v.Uplink, Cameras: v.Cameras, Time: v.Time}
+	s.update(v.Unit, func(st *UnitState) bool {
+		if st.Video != nil && v.Time.Before(st.Video.Time) {
+			return false
+		}
+		st.Video = vs
+		return true
+	})
+	return nil
+}
+
+// Presence records a terminal going online or offline (telemetry.Sink).
+func (s *Service) Presence(ctx context.Context, p telemetry.Presence) error {
+	s.update(p.Unit, func(st *UnitState) bool {
+		if st.Online == p.Online {
+			return false
+		}
+		st.Online = p.Online
+		st.LastSeen = later(st.LastSeen, p.Time)
+		return true
+	})
+	return nil
+}
+
+// Units returns the live picture of the units in scope ("" for all).
+func (s *Service) Units(scope string) []UnitState {
+	now := s.now()
+	s.mu.RLock()
+	out := make([]UnitState, 0, len(s.units))
+	for _, st := range s.units {
+		if scope == "" || s.area.Within(st.Jurisdiction, scope) {
+			out = append(out, s.view(st, now))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b UnitState) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Unit returns the live picture of one unit.
+func (s *Service) Unit(id string) (UnitState, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.units[id]
+	if !ok {
+		return UnitState{}, Errorf(CodeNotFound, "unit %q not found", id)
+	}
+	return s.view(st, now), nil
+}
+
+// Track returns the recorded positions of a unit between from and to.
+func (s *Service) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
+	if !s.Known(unit) {
+		return nil, Errorf(CodeNotFound, "unit %q not found", unit)
+	}
+	if to.Before(from) {
+		return nil, Errorf(CodeInvalid, "track: to %s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	if s.tracks == nil {
+		return nil, Errorf(CodeUnavailable, "no position history is kept")
+	}
+	return s.tracks.Track(ctx, unit, from, to)
+}
+
+// newID returns a readable, unique id such as INC-20261123-080001-3f9a1c.
+func newID(prefix string, now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// CreateIncident takes a call: it locates it in a jurisdiction and zone,
+// stores it (idempotent on source and external id) and ranks the units.
+// created is false when the call had been taken before.
+func (s *Service) CreateIncident(ctx context.Context, n NewIncident) (*Incident, Recommendations, bool, error) {
+	if err := n.Validate(); err != nil {
+		return nil, Recommendations{}, false, err
+	}
+	loc := orbPoint(n.Location)
+	jur, zone, ok := s.area.Locate(loc)
+	if !ok {
+		return nil, Recommendations{}, false, Errorf(CodeInvalid, "location %.6f,%.6f is outside every jurisdiction of %s", n.Location.Lat, n.Location.Lon, s.area.Name)
+	}
+	now := s.now().UTC()
+	inc := &Incident{
+		ID: newID("INC", now), ExternalID: n.ExternalID, Source: n.Source,
+		Location: n.Location, Address: n.Address, Priority: n.Priority, Category: n.Category,
+		Jurisdiction: jur.ID, Zone: zone, RadiusM: s.radii.Steps(zone)[0],
+		Status: IncidentOpen, CreatedAt: now, UpdatedAt: now,
+	}
+	got, created, err := s.store.CreateIncident(ctx, inc)
+	if err != nil {
+		return nil, Recommendations{}, false, fmt.Errorf("create incident: %w", err)
+	}
+	if created {
+		s.events.Publish(Event{Type: EventIncident, Incident: got, Jurisdiction: got.Jurisdiction})
+	}
+	return got, s.rank(got), created, nil
+}
+
+// Incident returns one incident.
+func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
+	return s.store.Incident(ctx, id)
+}
+
+// Incidents lists incidents, scoped to a jurisdiction and what lies beneath it.
+func (s *Service) Incidents(ctx context.Context, f IncidentFilter) ([]*Incident, error) {
+	all, err := s.store.Incidents(ctx, IncidentFilter{Status: f.Status, Limit: f.Limit})
+	if err != nil {
+		return nil, err
+	}
+	if f.Scope == "" {
+		return all, nil
+	}
+	return slices.DeleteFunc(all, func(i *Incident) bool { return !s.area.Within(i.Jurisdiction, f.Scope) }), nil
+}
+
+// Assignments returns the assignments of an incident.
+func (s *Service) Assignments(ctx context.Context, incident string) ([]*Assignment, error) {
+	return s.store.Assignments(ctx, incident)
+}
+
+// ActiveAssignments returns every assignment still holding its unit.
+func (s *Service) ActiveAssignments(ctx context.Context) ([]*Assignment, error) {
+	return s.store.ActiveAssignments(ctx)
+}
+
+// Transitions returns the unit status changes recorded for an incident.
+func (s *Service) Transitions(ctx context.Context, incident string) ([]Transition, error) {
+	return s.store.Transitions(ctx, incident)
+}
+
+// Recommend ranks the units for an incident as things stand now.
+func (s *Service) Recommend(ctx context.Context, id string) (Recommendations, error) {
+	inc, err := s.store.Incident(ctx, id)
+	if err != nil {
+		return Recommendations{}, err
+	}
+	return s.rank(inc), nil
+}
+
+// Assign commits a unit to an incident. It is a compare-and-set: only an
+// available unit can be assigned, so two dispatchers can never send one
+// unit twice; the loser gets a conflict. The terminal gets the assign
+// command on its cmd topic.
+func (s *Service) Assign(ctx context.Context, incidentID, unitID, by string) (*Assignment, error) {
+	s.assignMu.Lock()
+	a, inc, err := s.assign(ctx, incidentID, unitID, by)
+	s.assignMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: inc.Jurisdiction})
+	s.events.Publish(Event{Type: EventIncident, Incident: inc, Jurisdiction: inc.Jurisdiction})
+	s.sendAssign(ctx, a, inc)
+	return a, nil
+}
+
+func (s *Service) assign(ctx context.Context, incidentID, unitID, by string) (*Assignment, *Incident, error) {
+	inc, err := s.store.Incident(ctx, incidentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if inc.Status == IncidentClosed || inc.Status == IncidentCancelled {
+		return nil, nil, Errorf(CodeConflict, "incident %s is %s", inc.ID, inc.Status)
+	}
+	st, err := s.Unit(unitID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Status != Available {
+		why := string(st.Status)
+		if st.Incident != "" {
+			why += " on " + st.Incident
+		}
+		return nil, nil, Errorf(CodeConflict, "unit %s is no longer available (%s)", unitID, why)
+	}
+	now := s.now().UTC()
+	a := &Assignment{ID: newID("ASG", now), Incident: inc.ID, Unit: unitID, Status: AssignOffered, By: by, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateAssignment(ctx, a); err != nil {
+		return nil, nil, fmt.Errorf("assign unit %s: %w", unitID, err)
+	}
+	inc.Status, inc.UpdatedAt = IncidentAssigned, now
+	if err := s.store.UpdateIncident(ctx, inc); err != nil {
+		return nil, nil, fmt.Errorf("assign unit %s: %w", unitID, err)
+	}
+	s.setStatus(ctx, unitID, Dispatched, inc.ID, a.ID, "dispatcher:"+by, now)
+	return a, inc, nil
+}
+
+// setStatus moves a unit to status to and records the transition.
+func (s *Service) setStatus(ctx context.Context, unitID string, to UnitStatus, incident, assignment, source string, at time.Time) {
+	var from UnitStatus
+	logged := incident // a unit clearing an incident records the change against it
+	s.update(unitID, func(st *UnitState) bool {
+		from = st.Status
+		if logged == "" {
+			logged = st.Incident
+		}
+		st.Status, st.Incident, st.Assignment = to, incident, assignment
+		return true
+	})
+	t := Transition{Unit: unitID, Incident: logged, From: from, To: to, At: at, Source: source}
+	if err := s.store.AppendTransition(ctx, t); err != nil {
+		s.log.Error("record transition", "unit", unitID, "to", to, "err", err)
+	}
+}
+
+// commandIncident is the incident as a terminal sees it in an assign command.
+type commandIncident struct {
+	ID       string   `json:"id"`
+	Location LatLon   `json:"location"`
+	Address  string   `json:"address"`
+	Priority Priority `json:"priority"`
+	Category Category `json:"category"`
+}
+
+// commandDestination is the advised destination hospital.
+type commandDestination struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Location LatLon   `json:"location"`
+	Centres  []Centre `json:"centres"`
+}
+
+func (s *Service) sendAssign(ctx context.Context, a *Assignment, inc *Incident) {
+	ci, _ := json.Marshal(commandIncident{ID: inc.ID, Location: inc.Location, Address: inc.Address, Priority: inc.Priority, Category: inc.Category})
+	cmd := telemetry.Command{Type: telemetry.CommandAssign, Assignment: a.ID, Incident: ci}
+	if h, ok := s.Destination(inc); ok {
+		cmd.Destination, _ = json.Marshal(commandDestination{ID: h.ID, Name: h.Name, Location: LatLon{Lat: h.Location.Lat(), Lon: h.Location.Lon()}, Centres: h.Centres})
+	}
+	if s.cmds == nil {
+		s.log.Warn("no broker: assign command not sent", "unit", a.Unit, "assignment", a.ID)
+		return
+	}
+	if err := s.cmds.Send(ctx, a.Unit, cmd); err != nil {
+		s.log.Error("send assign command", "unit", a.Unit, "assignment", a.ID, "err", err)
+	}
+}
+
+// Destination advises the hospital for an incident: the nearest holding the
+// centre its category needs, else the nearest hospital.
+func (s *Service) Destination(inc *Incident) (Hospital, bool) {
+	loc := orbPoint(inc.Location)
+	centre, needs := inc.Category.Centre()
+	var best Hospital
+	bestD, found := 0.0, false
+	for _, h := range s.area.Hospitals {
+		if needs && !h.Has(centre) {
+			continue
+		}
+		if d := geo.Distance(loc, h.Location); !found || d < bestD {
+			best, bestD, found = h, d, true
+		}
+	}
+	if !found && needs {
+		return s.Destination(&Incident{Location: inc.Location, Category: CatOther})
+	}
+	return best, found
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,472 @@
+package dispatch_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paulmach/orb"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/memory"
+	"github.com/lifeline-ems/lifeline/geo"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+// A test county: a 0.4 x 0.4 degree square (about 39 x 44 km) near Fushun
+// under a city, with an urban zone of 0.06 degrees around its centre.
+var (
+	centre   = orb.Point{105.0, 29.2}
+	clock0   = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	cityID   = "510300"
+	countyID = "510322"
+)
+
+func square(c orb.Point, half float64) orb.Polygon {
+	return orb.Polygon{{
+		{c[0] - half, c[1] - half}, {c[0] + half, c[1] - half},
+		{c[0] + half, c[1] + half}, {c[0] - half, c[1] + half}, {c[0] - half, c[1] - half},
+	}}
+}
+
+func region(tb testing.TB, id string, p orb.Polygon) *geo.Region {
+	tb.Helper()
+	r, err := geo.NewRegion(id, id, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func testArea(tb testing.TB, units int) *dispatch.Area {
+	tb.Helper()
+	a := &dispatch.Area{
+		Name: "test",
+		Jurisdictions: []dispatch.Jurisdiction{
+			{ID: cityID, Name: "city"},
+			{ID: countyID, Name: "county", Parent: cityID, Region: region(tb, countyID, square(centre, 0.2))},
+			{ID: "510302", Name: "neighbour", Parent: cityID, Region: region(tb, "510302", square(orb.Point{105.5, 29.2}, 0.1))},
+		},
+		Zones:    []dispatch.UrbanZone{{ID: "Z1", Name: "seat", Jurisdiction: countyID, Region: region(tb, "Z1", square(centre, 0.03))}},
+		Stations: []dispatch.Station{{ID: "S1", Name: "seat station", Jurisdiction: countyID, Location: centre}},
+		Hospitals: []dispatch.Hospital{
+			{ID: "H1", Name: "county", Jurisdiction: countyID, Location: centre, Centres: []dispatch.Centre{dispatch.ChestPain}},
+			{ID: "H2", Name: "far", Jurisdiction: "510302", Location: orb.Point{105.5, 29.2}, Centres: dispatch.Centres},
+		},
+	}
+	for i := range units {
+		a.Units = append(a.Units, dispatch.Unit{ID: fmt.Sprintf("U%02d", i+1), Callsign: fmt.Sprintf("C%02d", i+1), Station: "S1", Jurisdiction: countyID, Capabilities: []string{dispatch.BLS}})
+	}
+	if err := a.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type sentCommand struct {
+	unit string
+	cmd  telemetry.Command
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	sent []sentCommand
+}
+
+func (r *recorder) Send(ctx context.Context, unit string, cmd telemetry.Command) error {
+	r.mu.Lock()
+	r.sent = append(r.sent, sentCommand{unit, cmd})
+	r.mu.Unlock()
+	return nil
+}
+
+type fixture struct {
+	svc   *dispatch.Service
+	clock *fakeClock
+	bus   *dispatch.Bus
+	cmds  *recorder
+	area  *dispatch.Area
+	seq   map[string]uint64
+}
+
+func newFixture(tb testing.TB, units int) *fixture {
+	tb.Helper()
+	f := &fixture{clock: &fakeClock{t: clock0}, bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
+	svc, err := dispatch.NewService(context.Background(), dispatch.Config{
+		Area: f.area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus,
+		Commands: f.cmds, Now: f.clock.Now,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.svc = svc
+	return f
+}
+
+// move reports unit at p now, as the pipeline would.
+func (f *fixture) move(tb testing.TB, unit string, p orb.Point) {
+	tb.Helper()
+	f.seq[unit]++
+	fix := telemetry.Fix{Unit: unit, Seq: f.seq[unit], Time: f.clock.Now(), Lat: p.Lat(), Lon: p.Lon(), Received: f.clock.Now()}
+	if err := f.svc.Positions(context.Background(), telemetry.Positions{Unit: unit, Fixes: []telemetry.Fix{fix}, Latest: &fix}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (f *fixture) call(tb testing.TB, p orb.Point) (*dispatch.Incident, dispatch.Recommendations) {
+	tb.Helper()
+	inc, recs, _, err := f.svc.CreateIncident(context.Background(), dispatch.NewIncident{
+		Location: dispatch.LatLon{Lat: p.Lat(), Lon: p.Lon()}, Priority: 1, Category: dispatch.CatChestPain,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return inc, recs
+}
+
+func TestRankMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 40 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			f := newFixture(t, 30)
+			for _, u := range f.area.Units {
+				if rng.IntN(10) == 0 {
+					continue // never reported
+				}
+				f.move(t, u.ID, orb.Point{centre[0] + (rng.Float64()-0.5)*0.38, centre[1] + (rng.Float64()-0.5)*0.38})
+			}
+			f.clock.Add(time.Duration(rng.IntN(60)) * time.Second)
+			// Make some units ineligible: busy, offline, stale.
+			busy := map[string]bool{}
+			for _, u := range f.area.Units[:5] {
+				switch rng.IntN(3) {
+				case 0:
+					inc, _ := f.call(t, centre)
+					if _, err := f.svc.Assign(context.Background(), inc.ID, u.ID, "t"); err == nil {
+						busy[u.ID] = true
+					}
+				case 1:
+					_ = f.svc.Presence(context.Background(), telemetry.Presence{Unit: u.ID, Online: false, Time: f.clock.Now()})
+					busy[u.ID] = true
+				}
+			}
+			loc := orb.Point{centre[0] + (rng.Float64()-0.5)*0.38, centre[1] + (rng.Float64()-0.5)*0.38}
+			_, recs := f.call(t, loc)
+
+			// Brute force: every eligible unit by haversine distance.
+			type cand struct {
+				id string
+				d  float64
+			}
+			var all []cand
+			for _, st := range f.svc.Units("") {
+				if st.Status != dispatch.Available || !st.Online || st.Stale || st.Position == nil {
+					continue
+				}
+				all = append(all, cand{st.ID, geo.Distance(loc, orb.Point{st.Position.Lon, st.Position.Lat})})
+			}
+			slices.SortFunc(all, func(a, b cand) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.id, b.id)) })
+			if len(all) == 0 {
+				if len(recs.Candidates) != 0 {
+					t.Fatalf("candidates = %v, want none", recs.Candidates)
+				}
+				return
+			}
+			got := recs.Candidates[0]
+			if got.Unit != all[0].id {
+				t.Fatalf("first recommendation = %s (%.0f m), brute force nearest = %s (%.0f m)", got.Unit, got.DistanceM, all[0].id, all[0].d)
+			}
+			for i, c := range recs.Candidates {
+				if c.Rank != i+1 || (i > 0 && c.ETAS < recs.Candidates[i-1].ETAS) {
+					t.Fatalf("candidates not ranked by ETA: %+v", recs.Candidates)
+				}
+				if busy[c.Unit] {
+					t.Fatalf("ineligible unit %s recommended", c.Unit)
+				}
+			}
+		})
+	}
+}
+
+func TestRadiusPolicy(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		incident   orb.Point
+		unitAt     orb.Point
+		wantZone   geo.Zone
+		wantRadius float64
+		wantWithin bool
+	}{
+		{"urban unit within 5 km", centre, orb.Point{centre[0] + 0.03, centre[1]}, geo.Urban, 5000, true},
+		{"urban unit beyond 5 km is still listed, outside the radius", centre, orb.Point{centre[0] + 0.1, centre[1]}, geo.Urban, 5000, false},
+		{"rural within 10 km", orb.Point{centre[0] + 0.15, centre[1]}, orb.Point{centre[0] + 0.1, centre[1]}, geo.Rural, 10000, true},
+		{"rural widened to 20 km", orb.Point{centre[0] + 0.15, centre[1] + 0.15}, orb.Point{centre[0] + 0.15, centre[1] + 0.01}, geo.Rural, 20000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1)
+			f.move(t, "U01", tt.unitAt)
+			inc, recs, _, err := f.svc.CreateIncident(ctx, dispatch.NewIncident{Location: dispatch.LatLon{Lat: tt.incident.Lat(), Lon: tt.incident.Lon()}, Priority: 2, Category: dispatch.CatTrauma})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inc.Zone != tt.wantZone {
+				t.Errorf("zone = %s, want %s", inc.Zone, tt.wantZone)
+			}
+			if recs.RadiusM != tt.wantRadius {
+				t.Errorf("radius = %v, want %v", recs.RadiusM, tt.wantRadius)
+			}
+			if len(recs.Candidates) != 1 {
+				t.Fatalf("candidates = %+v, want one", recs.Candidates)
+			}
+			if got := recs.Candidates[0].WithinRadius; got != tt.wantWithin {
+				t.Errorf("within radius = %v, want %v (reasons %q)", got, tt.wantWithin, recs.Candidates[0].Reasons)
+			}
+		})
+	}
+}
+
+func TestCreateIncidentInvalid(t *testing.T) {
+	f := newFixture(t, 1)
+	tests := []struct {
+		name string
+		in   dispatch.NewIncident
+	}{
+		{"outside every jurisdiction", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 39.9, Lon: 116.4}, Priority: 1, Category: dispatch.CatOther}},
+		{"latitude out of range", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 91, Lon: 105}, Priority: 1, Category: dispatch.CatOther}},
+		{"null island", dispatch.NewIncident{Priority: 1, Category: dispatch.CatOther}},
+		{"priority 0", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 0, Category: dispatch.CatOther}},
+		{"unknown category", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: "burns"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, _, err := f.svc.CreateIncident(context.Background(), tt.in)
+			if !errors.Is(err, dispatch.ErrInvalid) {
+				t.Fatalf("err = %v, want invalid", err)
+			}
+		})
+	}
+	if got, _ := f.svc.Incidents(context.Background(), dispatch.IncidentFilter{}); len(got) != 0 {
+		t.Fatalf("incidents stored after invalid calls: %d", len(got))
+	}
+}
+
+func TestCreateIncidentIdempotent(t *testing.T) {
+	f := newFixture(t, 1)
+	n := dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatStroke, ExternalID: "city-42", Source: "city"}
+	a, _, created, err := f.svc.CreateIncident(context.Background(), n)
+	if err != nil || !created {
+		t.Fatalf("first: created=%v err=%v", created, err)
+	}
+	b, _, created, err := f.svc.CreateIncident(context.Background(), n)
+	if err != nil || created || b.ID != a.ID {
+		t.Fatalf("second: id=%s created=%v err=%v, want id %s not created", b.ID, created, err, a.ID)
+	}
+}
+
+func TestAssignIsCompareAndSet(t *testing.T) {
+	f := newFixture(t, 1)
+	f.move(t, "U01", centre)
+	var incs []*dispatch.Incident
+	for range 16 {
+		inc, _ := f.call(t, centre)
+		incs = append(incs, inc)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for _, inc := range incs {
+		wg.Go(func() {
+			_, err := f.svc.Assign(context.Background(), inc.ID, "U01", "d")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, dispatch.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("assign: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 15 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and 15", wins, conflicts)
+	}
+	if len(f.cmds.sent) != 1 || f.cmds.sent[0].unit != "U01" || f.cmds.sent[0].cmd.Type != telemetry.CommandAssign {
+		t.Fatalf("commands sent = %+v, want one assign to U01", f.cmds.sent)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 2)
+	f.move(t, "U01", centre)
+	inc, _ := f.call(t, centre)
+	a, err := f.svc.Assign(ctx, inc.ID, "U01", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd := f.cmds.sent[0].cmd; cmd.Destination == nil {
+		t.Errorf("assign command has no destination for a chest-pain call")
+	}
+	press := func(status string) {
+		t.Helper()
+		f.clock.Add(time.Minute)
+		if err := f.svc.Status(ctx, telemetry.Status{Unit: "U01", Time: f.clock.Now(), Status: status, Incident: inc.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U02", Assignment: a.ID, Accepted: false}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.Unit("U01"); got.Status != dispatch.Dispatched {
+		t.Fatalf("another unit's ack changed U01 to %s", got.Status)
+	}
+	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U01", Assignment: a.ID, Accepted: true, Time: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"en_route", "on_scene", "transporting", "at_hospital"} {
+		press(s)
+		if got, _ := f.svc.Unit("U01"); string(got.Status) != s || got.Incident != inc.ID {
+			t.Fatalf("after %s: status %s incident %q", s, got.Status, got.Incident)
+		}
+	}
+	// A press delivered late (older than the last) changes nothing.
+	if err := f.svc.Status(ctx, telemetry.Status{Unit: "U01", Time: clock0, Status: "en_route"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.Unit("U01"); got.Status != dispatch.AtHospital {
+		t.Fatalf("late press moved the unit to %s", got.Status)
+	}
+	press("available")
+	got, _ := f.svc.Unit("U01")
+	if got.Status != dispatch.Available || got.Incident != "" {
+		t.Fatalf("after available: %s %q", got.Status, got.Incident)
+	}
+	closed, _ := f.svc.Incident(ctx, inc.ID)
+	if closed.Status != dispatch.IncidentClosed {
+		t.Fatalf("incident %s, want closed", closed.Status)
+	}
+	ts, _ := f.svc.Transitions(ctx, inc.ID)
+	var path []dispatch.UnitStatus
+	for _, tr := range ts {
+		path = append(path, tr.To)
+	}
+	want := []dispatch.UnitStatus{dispatch.Dispatched, dispatch.EnRoute, dispatch.OnScene, dispatch.Transporting, dispatch.AtHospital, dispatch.Available}
+	if !slices.Equal(path, want) {
+		t.Fatalf("transitions %v, want %v", path, want)
+	}
+}
+
+func TestDeclineReopens(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 1)
+	f.move(t, "U01", centre)
+	inc, _ := f.call(t, centre)
+	a, err := f.svc.Assign(ctx, inc.ID, "U01", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U01", Assignment: a.ID, Accepted: false, Reason: "flat tyre", Time: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Incident(ctx, inc.ID)
+	u, _ := f.svc.Unit("U01")
+	if got.Status != dispatch.IncidentOpen || u.Status != dispatch.Available {
+		t.Fatalf("incident %s unit %s, want open and available", got.Status, u.Status)
+	}
+	if _, err := f.svc.Assign(ctx, inc.ID, "U01", "d"); err != nil {
+		t.Fatalf("reassign after decline: %v", err)
+	}
+}
+
+func TestStaleAndOffline(t *testing.T) {
+	f := newFixture(t, 2)
+	f.move(t, "U01", centre)
+	f.move(t, "U02", orb.Point{centre[0] + 0.01, centre[1]})
+	_ = f.svc.Presence(context.Background(), telemetry.Presence{Unit: "U01", Online: false, Time: f.clock.Now()})
+	_, recs := f.call(t, centre)
+	if len(recs.Candidates) != 1 || recs.Candidates[0].Unit != "U02" {
+		t.Fatalf("candidates %+v, want U02 only (U01 offline)", recs.Candidates)
+	}
+	f.clock.Add(5 * time.Minute)
+	_, recs = f.call(t, centre)
+	if len(recs.Candidates) != 0 {
+		t.Fatalf("stale units recommended: %+v", recs.Candidates)
+	}
+	reasons := map[string]string{}
+	for _, e := range recs.Excluded {
+		reasons[e.Unit] = e.Reason
+	}
+	if reasons["U01"] != "terminal offline" || reasons["U02"] == "" {
+		t.Fatalf("exclusions %v", reasons)
+	}
+}
+
+func TestBusDropsSlowSubscriber(t *testing.T) {
+	b := dispatch.NewBus()
+	slow, fast := b.Subscribe(2), b.Subscribe(100)
+	for range 10 {
+		b.Publish(dispatch.Event{Type: dispatch.EventUnit})
+	}
+	n := 0
+	for range slow.C {
+		n++
+	}
+	if !slow.Dropped() || n != 2 {
+		t.Fatalf("slow: dropped=%v got %d events, want dropped after 2", slow.Dropped(), n)
+	}
+	if len(fast.C) != 10 {
+		t.Fatalf("fast got %d events, want 10", len(fast.C))
+	}
+	fast.Close()
+	fast.Close()
+}
+
+func TestAreaLocateAndWithin(t *testing.T) {
+	a := testArea(t, 0)
+	tests := []struct {
+		name     string
+		p        orb.Point
+		wantJur  string
+		wantZone geo.Zone
+		wantOK   bool
+	}{
+		{"county seat is urban", centre, countyID, geo.Urban, true},
+		{"county outskirts are rural", orb.Point{centre[0] + 0.1, centre[1]}, countyID, geo.Rural, true},
+		{"neighbour county", orb.Point{105.5, 29.2}, "510302", geo.Rural, true},
+		{"nowhere", orb.Point{100, 20}, "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j, z, ok := a.Locate(tt.p)
+			if j.ID != tt.wantJur || z != tt.wantZone || ok != tt.wantOK {
+				t.Fatalf("Locate = %s %s %v, want %s %s %v", j.ID, z, ok, tt.wantJur, tt.wantZone, tt.wantOK)
+			}
+		})
+	}
+	if !a.Within(countyID, cityID) || a.Within(cityID, countyID) || a.Within("510302", countyID) {
+		t.Fatal("Within: a county is within its city, not the other way round, nor within a neighbour")
+	}
+}
