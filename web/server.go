@@ -1,0 +1,394 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+//go:embed static
+var static embed.FS
+
+// Dispatcher is what the web layer needs of the dispatch engine.
+type Dispatcher interface {
+	Area() *dispatch.Area
+	Units(scope string) []dispatch.UnitState
+	Unit(id string) (dispatch.UnitState, error)
+	Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error)
+	CreateIncident(ctx context.Context, n dispatch.NewIncident) (*dispatch.Incident, dispatch.Recommendations, bool, error)
+	Incident(ctx context.Context, id string) (*dispatch.Incident, error)
+	Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*dispatch.Incident, error)
+	Assignments(ctx context.Context, incident string) ([]*dispatch.Assignment, error)
+	ActiveAssignments(ctx context.Context) ([]*dispatch.Assignment, error)
+	Transitions(ctx context.Context, incident string) ([]dispatch.Transition, error)
+	Recommend(ctx context.Context, id string) (dispatch.Recommendations, error)
+	Assign(ctx context.Context, incident, unit, by string) (*dispatch.Assignment, error)
+}
+
+// Events is where the live websocket takes its deltas from.
+type Events interface {
+	Subscribe(n int) *dispatch.Subscription
+}
+
+// Config holds what a Server is made of.
+type Config struct {
+	Addr     string // listen address, e.g. ":8080"
+	Dispatch Dispatcher
+	Events   Events
+	// AreaGeoJSON is the area file served at /api/v1/area (the console's
+	// offline basemap).
+	AreaGeoJSON []byte
+	// Ready reports whether the server can do its job (broker connected,
+	// store reachable); nil means always ready.
+	Ready    func(ctx context.Context) error
+	Metrics  http.Handler          // served at /metrics
+	Registry prometheus.Registerer // where the web layer's own metrics go; may be nil
+	// MaxBody is the largest request body accepted; default 64 KiB.
+	MaxBody int64
+	// AllowedOrigins are extra browser origins allowed on the websocket
+	// besides the server's own (e.g. "https://city-ems.example").
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+// Server serves the API, the live websocket and the console.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	srv  *http.Server
+	hub  *hub
+	mux  *http.ServeMux
+	done chan struct{}
+}
+
+// New listens on cfg.Addr at once, so that a port already in use is
+// reported at start in one clear line.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("http: listen %s: address already in use; pass --http with another address (e.g. --http :8081)", cfg.Addr)
+		}
+		return nil, fmt.Errorf("http: listen %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	s.hub = newHub(s, cfg.Registry)
+	s.routes()
+	s.srv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	// net/http's Shutdown does not close hijacked connections: the hub does.
+	s.srv.RegisterOnShutdown(s.hub.shutdown)
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Handler returns the server's routes, for tests.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run serves until ctx is done, then shuts down gracefully: in-flight
+// requests get up to 5 s, websockets are closed with "going away".
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	<-errc
+	s.hub.wait()
+	return err
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		m.Handle("GET /metrics", s.cfg.Metrics)
+	}
+	m.HandleFunc("GET /api/v1/area", s.area)
+	m.HandleFunc("GET /api/v1/units", s.units)
+	m.HandleFunc("GET /api/v1/units/{id}", s.unit)
+	m.HandleFunc("GET /api/v1/units/{id}/track", s.track)
+	m.HandleFunc("POST /api/v1/incidents", s.createIncident)
+	m.HandleFunc("GET /api/v1/incidents", s.incidents)
+	m.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
+	m.HandleFunc("GET /api/v1/incidents/{id}/recommendations", s.recommendations)
+	m.HandleFunc("POST /api/v1/incidents/{id}/assignments", s.assign)
+	m.HandleFunc("GET /api/v1/hospitals", s.hospitals)
+	m.HandleFunc("GET /api/v1/live", s.hub.serve)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(sub)
+	m.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			Error(w, r, s.log, dispatch.Errorf(dispatch.CodeUnavailable, "not ready: %v", err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) area(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/geo+json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(s.cfg.AreaGeoJSON)
+}
+
+// scope reads ?jurisdiction= and checks it names a jurisdiction.
+func (s *Server) scope(r *http.Request) (string, error) {
+	j := r.URL.Query().Get("jurisdiction")
+	if j == "" {
+		return "", nil
+	}
+	if _, ok := s.cfg.Dispatch.Area().Jurisdiction(j); !ok {
+		return "", dispatch.Errorf(dispatch.CodeInvalid, "jurisdiction %q is not in the area", j)
+	}
+	return j, nil
+}
+
+func (s *Server) units(w http.ResponseWriter, r *http.Request) {
+	scope, err := s.scope(r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"units": s.cfg.Dispatch.Units(scope)})
+}
+
+func (s *Server) unit(w http.ResponseWriter, r *http.Request) {
+	u, err := s.cfg.Dispatch.Unit(r.PathValue("id"))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+// trackFix is one recorded position on the wire.
+type trackFix struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"ts"`
+	Lat      float64   `json:"lat"`
+	Lon      float64   `json:"lon"`
+	SpeedKmh float64   `json:"speed_kmh"`
+	Heading  float64   `json:"heading"`
+}
+
+func (s *Server) track(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	now := time.Now().UTC()
+	to, err := parseTime("to", q.Get("to"), now)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	from, err := parseTime("from", q.Get("from"), to.Add(-time.Hour))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	id := r.PathValue("id")
+	fixes, err := s.cfg.Dispatch.Track(r.Context(), id, from, to)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	out := make([]trackFix, len(fixes))
+	for i, f := range fixes {
+		out[i] = trackFix{Seq: f.Seq, Time: f.Time, Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unit": id, "from": from, "to": to, "fixes": out})
+}
+
+// incidentView is an incident with what belongs to it on the wire.
+type incidentView struct {
+	*dispatch.Incident
+	Recommendations *dispatch.Recommendations `json:"recommendations,omitempty"`
+	Assignments     []*dispatch.Assignment    `json:"assignments,omitempty"`
+	Transitions     []dispatch.Transition     `json:"transitions,omitempty"`
+}
+
+func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
+	var n dispatch.NewIncident
+	if err := decode(w, r, s.cfg.MaxBody, &n); err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	inc, recs, created, err := s.cfg.Dispatch.CreateIncident(r.Context(), n)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK // the same external_id again: the call was taken before
+	}
+	w.Header().Set("Location", "/api/v1/incidents/"+inc.ID)
+	writeJSON(w, status, incidentView{Incident: inc, Recommendations: &recs})
+}
+
+func (s *Server) incidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	scope, err := s.scope(r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	status := dispatch.IncidentStatus(q.Get("status"))
+	switch status {
+	case "", dispatch.IncidentOpen, dispatch.IncidentAssigned, dispatch.IncidentClosed, dispatch.IncidentCancelled:
+	default:
+		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeInvalid, "status=%q: want open, assigned, closed or cancelled", status))
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	list, err := s.cfg.Dispatch.Incidents(r.Context(), dispatch.IncidentFilter{Status: status, Scope: scope, Limit: limit})
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	if list == nil {
+		list = []*dispatch.Incident{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
+}
+
+func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
+	ctx, id := r.Context(), r.PathValue("id")
+	inc, err := s.cfg.Dispatch.Incident(ctx, id)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	as, err := s.cfg.Dispatch.Assignments(ctx, id)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	ts, err := s.cfg.Dispatch.Transitions(ctx, id)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts})
+}
+
+func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.cfg.Dispatch.Recommend(r.Context(), r.PathValue("id"))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, recs)
+}
+
+type assignRequest struct {
+	Unit string `json:"unit"`
+}
+
+func (s *Server) assign(w http.ResponseWriter, r *http.Request) {
+	var req assignRequest
+	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	if req.Unit == "" {
+		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeInvalid, `field "unit" is required`))
+		return
+	}
+	// Until identities land (the security issue), assignments are by "console".
+	a, err := s.cfg.Dispatch.Assign(r.Context(), r.PathValue("id"), req.Unit, "console")
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/incidents/"+a.Incident)
+	writeJSON(w, http.StatusCreated, a)
+}
+
+// hospitalView is a hospital on the wire.
+type hospitalView struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Jurisdiction string            `json:"jurisdiction"`
+	Level        string            `json:"level"`
+	Location     dispatch.LatLon   `json:"location"`
+	Centres      []dispatch.Centre `json:"centres"`
+	Illustrative bool              `json:"illustrative,omitempty"`
+}
+
+func (s *Server) hospitals(w http.ResponseWriter, r *http.Request) {
+	scope, err := s.scope(r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	area := s.cfg.Dispatch.Area()
+	out := []hospitalView{}
+	for _, h := range area.Hospitals {
+		if scope != "" && !area.Within(h.Jurisdiction, scope) {
+			continue
+		}
+		out = append(out, hospitalView{ID: h.ID, Name: h.Name, Jurisdiction: h.Jurisdiction, Level: h.Level,
+			Location: dispatch.LatLon{Lat: h.Location.Lat(), Lon: h.Location.Lon()}, Centres: h.Centres, Illustrative: h.Illustrative})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hospitals": out})
+}
