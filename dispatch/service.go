@@ -108,16 +108,56 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	for _, u := range cfg.Area.Units {
 		s.units[u.ID] = &UnitState{Unit: u, Status: Available}
 	}
+	if err := s.restore(ctx); err != nil {
+		return nil, fmt.Errorf("dispatch: restore the picture: %w", err)
+	}
+	return s, nil
+}
+
+// restore rebuilds the live picture from the record, so that a restart
+// shows what was there before: each unit's last status and assignment and
+// its last known position. Terminals report online again when they
+// reconnect; until then a restored unit is offline.
+func (s *Service) restore(ctx context.Context) error {
+	last, err := s.store.LastTransitions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range last {
+		if st, ok := s.units[t.Unit]; ok && t.To.Valid() {
+			st.Status = t.To
+			if t.Source == "terminal" {
+				s.statusAt[t.Unit] = t.At
+			}
+		}
+	}
 	active, err := s.store.ActiveAssignments(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dispatch: restore assignments: %w", err)
+		return err
 	}
 	for _, a := range active {
 		if st, ok := s.units[a.Unit]; ok {
-			st.Status, st.Incident, st.Assignment = Dispatched, a.Incident, a.ID
+			st.Incident, st.Assignment = a.Incident, a.ID
+			if !st.Status.Committed() {
+				st.Status = Dispatched
+			}
 		}
 	}
-	return s, nil
+	if s.tracks == nil {
+		return nil
+	}
+	fixes, err := s.tracks.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		if st, ok := s.units[f.Unit]; ok {
+			st.Position = &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
+			st.LastSeen = f.Received
+			s.index.Set(f.Unit, f.Point())
+		}
+	}
+	return nil
 }
 
 // Area returns the area the service dispatches in.

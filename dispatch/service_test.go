@@ -470,3 +470,67 @@ func TestAreaLocateAndWithin(t *testing.T) {
 		t.Fatal("Within: a county is within its city, not the other way round, nor within a neighbour")
 	}
 }
+
+// TestRestore builds a second service on the first one's record, as a
+// restart does: statuses (out of service included), assignments and
+// positions come back.
+func TestRestore(t *testing.T) {
+	ctx := context.Background()
+	store, tracks := memory.NewStore(), memory.NewTracks(100)
+	clock := &fakeClock{t: clock0}
+	newSvc := func() *dispatch.Service {
+		svc, err := dispatch.NewService(ctx, dispatch.Config{Area: testArea(t, 3), Store: store, Tracks: tracks, Events: dispatch.NewBus(), Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	svc := newSvc()
+	rec := telemetry.Recorder{History: tracks, Next: svc}
+	for i, id := range []string{"U01", "U02", "U03"} {
+		fix := telemetry.Fix{Unit: id, Seq: 1, Time: clock.Now(), Lat: centre.Lat() + float64(i)*0.01, Lon: centre.Lon(), Received: clock.Now()}
+		if err := rec.Positions(ctx, telemetry.Positions{Unit: id, Fixes: []telemetry.Fix{fix}, Latest: &fix}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc, _, _, err := svc.CreateIncident(ctx, dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 1, Category: dispatch.CatStroke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Assign(ctx, inc.ID, "U01", "d"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute)
+	for unit, status := range map[string]string{"U01": "on_scene", "U02": "out_of_service"} {
+		if err := svc.Status(ctx, telemetry.Status{Unit: unit, Time: clock.Now(), Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	again := newSvc()
+	want := map[string]dispatch.UnitStatus{"U01": dispatch.OnScene, "U02": dispatch.OutOfService, "U03": dispatch.Available}
+	for unit, status := range want {
+		u, _ := again.Unit(unit)
+		if u.Status != status || u.Position == nil {
+			t.Errorf("%s after restart: status %s position %v, want %s with a position", unit, u.Status, u.Position, status)
+		}
+	}
+	if u, _ := again.Unit("U01"); u.Incident != inc.ID {
+		t.Errorf("U01 lost its incident: %q", u.Incident)
+	}
+	// A status press older than the restored one is still ignored.
+	_ = again.Status(ctx, telemetry.Status{Unit: "U01", Time: clock0, Status: "en_route"})
+	if u, _ := again.Unit("U01"); u.Status != dispatch.OnScene {
+		t.Errorf("a stale press after restart moved U01 to %s", u.Status)
+	}
+	// Restored units are offline until their terminal reconnects; then the
+	// restored position is in the index and U03 is recommended.
+	call := dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 2, Category: dispatch.CatOther}
+	if _, recs, _, _ := again.CreateIncident(ctx, call); len(recs.Candidates) != 0 {
+		t.Errorf("offline restored units were recommended: %+v", recs.Candidates)
+	}
+	_ = again.Presence(ctx, telemetry.Presence{Unit: "U03", Online: true, Time: clock.Now()})
+	if _, recs, _, _ := again.CreateIncident(ctx, call); len(recs.Candidates) != 1 || recs.Candidates[0].Unit != "U03" {
+		t.Errorf("candidates after U03 reconnected: %+v, want U03 from its restored position", recs.Candidates)
+	}
+}

@@ -40,6 +40,10 @@ type Store interface {
 
 	AppendTransition(ctx context.Context, t Transition) error
 	Transitions(ctx context.Context, incident string) ([]Transition, error)
+	// LastTransitions returns each unit's newest transition, so that a
+	// restart restores every unit's status (an out-of-service unit must
+	// not come back available).
+	LastTransitions(ctx context.Context) ([]Transition, error)
 }
 
 // Tracks reads the position history that telemetry records
@@ -47,4 +51,6 @@ type Store interface {
 type Tracks interface {
 	// Track returns the fixes of unit with fix time in [from, to], in time order.
 	Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error)
+	// Latest returns each unit's newest fix, to rebuild the picture after a restart.
+	Latest(ctx context.Context) ([]telemetry.Fix, error)
 }

@@ -179,6 +179,24 @@ func (s *Store) Transitions(ctx context.Context, incident string) ([]dispatch.Tr
 	return out, nil
 }
 
+// LastTransitions implements dispatch.Store.
+func (s *Store) LastTransitions(ctx context.Context) ([]dispatch.Transition, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := map[string]dispatch.Transition{}
+	for _, t := range s.transitions {
+		if cur, ok := last[t.Unit]; !ok || !t.At.Before(cur.At) {
+			last[t.Unit] = t
+		}
+	}
+	out := make([]dispatch.Transition, 0, len(last))
+	for _, t := range last {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b dispatch.Transition) int { return cmp.Compare(a.Unit, b.Unit) })
+	return out, nil
+}
+
 // Tracks is an in-memory telemetry.History that keeps the last Keep fixes
 // per unit (and the last video status).
 type Tracks struct {
@@ -186,8 +204,16 @@ type Tracks struct {
 
 	mu    sync.Mutex
 	units map[string][]telemetry.Fix
-	seen  map[string]map[uint64]bool
+	seen  map[string]map[fixKey]bool
 	video map[string]telemetry.Video
+}
+
+// fixKey identifies a fix of a unit: seq alone is not enough, because a
+// terminal that reboots starts its seq again (the durable stores use the
+// same key).
+type fixKey struct {
+	seq  uint64
+	time time.Time
 }
 
 var (
@@ -197,7 +223,7 @@ var (
 
 // NewTracks keeps up to keep fixes per unit (e.g. 10 hours at 5 s).
 func NewTracks(keep int) *Tracks {
-	return &Tracks{Keep: keep, units: map[string][]telemetry.Fix{}, seen: map[string]map[uint64]bool{}, video: map[string]telemetry.Video{}}
+	return &Tracks{Keep: keep, units: map[string][]telemetry.Fix{}, seen: map[string]map[fixKey]bool{}, video: map[string]telemetry.Video{}}
 }
 
 // AppendFixes implements telemetry.History.
@@ -205,21 +231,25 @@ func (t *Tracks) AppendFixes(ctx context.Context, fixes []telemetry.Fix) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, f := range fixes {
+		// Times as the durable stores keep them: UTC, microseconds.
+		f.Time, f.Received = f.Time.UTC().Truncate(time.Microsecond), f.Received.UTC().Truncate(time.Microsecond)
 		seen := t.seen[f.Unit]
 		if seen == nil {
-			seen = map[uint64]bool{}
+			seen = map[fixKey]bool{}
 			t.seen[f.Unit] = seen
 		}
-		if seen[f.Seq] {
+		if seen[fixKey{f.Seq, f.Time}] {
 			continue
 		}
-		seen[f.Seq] = true
+		seen[fixKey{f.Seq, f.Time}] = true
 		tr := t.units[f.Unit]
-		i, _ := slices.BinarySearchFunc(tr, f.Time, func(x telemetry.Fix, at time.Time) int { return x.Time.Compare(at) })
+		i, _ := slices.BinarySearchFunc(tr, f, func(x, y telemetry.Fix) int {
+			return cmp.Or(x.Time.Compare(y.Time), cmp.Compare(x.Seq, y.Seq))
+		})
 		tr = slices.Insert(tr, i, f)
 		if len(tr) > t.Keep {
 			for _, old := range tr[:len(tr)-t.Keep] {
-				delete(seen, old.Seq)
+				delete(seen, fixKey{old.Seq, old.Time})
 			}
 			tr = slices.Clone(tr[len(tr)-t.Keep:])
 		}
