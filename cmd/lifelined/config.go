@@ -1,0 +1,111 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything lifelined can be told. Every flag has an environment
+// variable: LIFELINE_ and the flag's name in upper snake case.
+type Config struct {
+	HTTP        string
+	MQTTListen  string
+	MQTTURL     string
+	PostgresURL string
+	RedisURL    string
+	DataDir     string
+	Area        string
+	Demo        bool
+	// DemoSpeedup compresses the simulated fleet's scenario in --demo.
+	DemoSpeedup float64
+	// DemoCalls is how often --demo takes and assigns a simulated call.
+	DemoCalls time.Duration
+	// Shared is the MQTT shared-subscription group for several instances
+	// on one external broker; empty for a single instance.
+	Shared string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// DefaultConfig returns the embedded default of contract v1.
+func DefaultConfig() Config {
+	return Config{
+		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data",
+		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info",
+	}
+}
+
+// envName is the variable that stands in for a flag.
+func envName(flagName string) string {
+	return "LIFELINE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Parse reads flags from args, with the environment as each flag's default.
+func (c *Config) Parse(name string, args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen address (API, websocket, console, metrics)")
+	fs.StringVar(&c.MQTTListen, "mqtt-listen", c.MQTTListen, `embedded MQTT broker listen address; "" disables it`)
+	fs.StringVar(&c.MQTTURL, "mqtt-url", c.MQTTURL, "external MQTT broker, e.g. tcp://127.0.0.1:1883; when set, no embedded broker")
+	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL DSN; empty uses the embedded store under --data-dir")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL; when set, live state and events are shared through Redis")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded store location")
+	fs.StringVar(&c.Area, "area", c.Area, "area file (GeoJSON, docs/AREA.md); empty uses the built-in Fushun County demo")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "run an in-process simulated fleet and simulated calls")
+	fs.Float64Var(&c.DemoSpeedup, "demo-speedup", c.DemoSpeedup, "time compression of the --demo scenario")
+	fs.DurationVar(&c.DemoCalls, "demo-calls", c.DemoCalls, "how often --demo takes and assigns a simulated call (0: never)")
+	fs.StringVar(&c.Shared, "mqtt-shared", c.Shared, "MQTT shared-subscription group when several instances share one broker")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := lookup(getenv, envName(f.Name))
+		if !ok || bad != nil {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			bad = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+		}
+	})
+	if bad != nil {
+		return bad
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c.Validate()
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	if getenv == nil {
+		v, ok := os.LookupEnv(name)
+		return v, ok
+	}
+	v := getenv(name)
+	return v, v != ""
+}
+
+// Validate checks combinations that cannot work.
+func (c Config) Validate() error {
+	if c.MQTTURL == "" && c.MQTTListen == "" {
+		return fmt.Errorf("no MQTT broker: set --mqtt-url for an external broker or --mqtt-listen for the embedded one")
+	}
+	if c.DemoSpeedup <= 0 {
+		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func (c Config) String() string {
+	return "http=" + c.HTTP + " mqtt-listen=" + strconv.Quote(c.MQTTListen) + " mqtt-url=" + strconv.Quote(c.MQTTURL) + " area=" + strconv.Quote(c.Area) + " demo=" + strconv.FormatBool(c.Demo)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/paulmach/orb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/geo"
+	"github.com/lifeline-ems/lifeline/telemetry/sim"
+)
+
+// demo is what --demo adds: the area's units as simulated terminals over
+// MQTT (the same path real terminals take) and, now and then, a simulated
+// call that a simulated dispatcher assigns to the first recommendation.
+type demo struct {
+	area  *dispatch.Area
+	svc   *dispatch.Service
+	fleet *sim.Fleet
+	every time.Duration
+	log   *slog.Logger
+	rng   *rand.Rand
+}
+
+func newDemo(area *dispatch.Area, svc *dispatch.Service, mqttURL string, c Config, log *slog.Logger) *demo {
+	return &demo{
+		area: area, svc: svc, every: c.DemoCalls, log: log.With("component", "demo"),
+		fleet: sim.New(World(area), sim.Config{URL: mqttURL, Interval: 2 * time.Second, Speedup: c.DemoSpeedup, Wander: true}, log),
+		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42)),
+	}
+}
+
+// World turns an area into the simulator's world: each unit at its home
+// station, driving inside its jurisdiction, to the area's hospitals.
+func World(a *dispatch.Area) sim.World {
+	var w sim.World
+	bounds := map[string]bool{}
+	for _, u := range a.Units {
+		st, ok := a.Station(u.Station)
+		if !ok {
+			continue
+		}
+		w.Units = append(w.Units, sim.UnitSpec{ID: u.ID, Home: st.Location})
+		if j, ok := a.Jurisdiction(u.Jurisdiction); ok && j.Region != nil && !bounds[j.ID] {
+			bounds[j.ID] = true
+			w.Bounds = append(w.Bounds, j.Region)
+		}
+	}
+	for _, h := range a.Hospitals {
+		w.Hospitals = append(w.Hospitals, h.Location)
+	}
+	return w
+}
+
+// Run drives the fleet and the calls until ctx is done.
+func (d *demo) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.fleet.Run(ctx) })
+	if d.every > 0 {
+		g.Go(func() error { return d.calls(ctx) })
+	}
+	return g.Wait()
+}
+
+var demoCategories = []dispatch.Category{
+	dispatch.CatChestPain, dispatch.CatStroke, dispatch.CatTrauma, dispatch.CatTrauma,
+	dispatch.CatMaternal, dispatch.CatNeonatal, dispatch.CatOther, dispatch.CatOther,
+}
+
+func (d *demo) calls(ctx context.Context) error {
+	// Let the terminals connect and report before the first call.
+	t := time.NewTimer(min(d.every, 8*time.Second))
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		t.Reset(d.every)
+		d.call(ctx, n)
+	}
+}
+
+// call takes one simulated call near a random station and assigns the
+// first recommendation, as a dispatcher would.
+func (d *demo) call(ctx context.Context, n int) {
+	if len(d.area.Stations) == 0 {
+		return
+	}
+	st := d.area.Stations[d.rng.IntN(len(d.area.Stations))]
+	var loc orb.Point
+	for range 20 {
+		loc = offset(st.Location, d.rng.Float64()*6000, d.rng.Float64()*2*math.Pi)
+		if j, _, ok := d.area.Locate(loc); ok && j.ID == st.Jurisdiction {
+			break
+		}
+		loc = st.Location
+	}
+	inc, recs, _, err := d.svc.CreateIncident(ctx, dispatch.NewIncident{
+		Location: dispatch.LatLon{Lat: loc.Lat(), Lon: loc.Lon()},
+		Address:  fmt.Sprintf("演示呼叫 demo call %d near %s", n, st.Name),
+		Priority: dispatch.Priority(1 + d.rng.IntN(3)),
+		Category: demoCategories[d.rng.IntN(len(demoCategories))],
+		Source:   "demo", ExternalID: fmt.Sprintf("demo-%d-%d", time.Now().Unix(), n),
+	})
+	if err != nil {
+		d.log.Warn("demo call", "err", err)
+		return
+	}
+	for _, c := range recs.Candidates {
+		if _, err := d.svc.Assign(ctx, inc.ID, c.Unit, "demo"); err == nil {
+			return
+		}
+	}
+	d.log.Info("demo call left open: no unit available", "incident", inc.ID)
+}
+
+// offset moves p by dist metres on bearing (radians).
+func offset(p orb.Point, dist, bearing float64) orb.Point {
+	const r = 6371008.8
+	dLat := dist * math.Cos(bearing) / r
+	dLon := dist * math.Sin(bearing) / (r * math.Cos(p.Lat()*math.Pi/180))
+	q := orb.Point{p.Lon() + dLon*180/math.Pi, p.Lat() + dLat*180/math.Pi}
+	if !geo.ValidLatLon(q.Lat(), q.Lon()) {
+		return p
+	}
+	return q
+}

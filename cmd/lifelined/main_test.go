@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
+	"github.com/paulmach/orb"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/geo"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+// testWriter sends logs to t.Log so a failing test shows them.
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startMain runs the real server on free loopback ports.
+func startMain(tb testing.TB, mutate func(*Config)) *Main {
+	tb.Helper()
+	m := NewMain()
+	m.Config.HTTP = "127.0.0.1:0"
+	m.Config.MQTTListen = "127.0.0.1:0"
+	m.Config.DataDir = tb.TempDir()
+	if mutate != nil {
+		mutate(&m.Config)
+	}
+	m.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatalf("Main.Run: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			tb.Errorf("Main.Close: %v", err)
+		}
+	})
+	waitFor(tb, 10*time.Second, "server ready", func() bool {
+		resp, err := http.Get(m.url("/readyz"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return m
+}
+
+func (m *Main) url(path string) string { return "http://" + m.HTTPAddr().String() + path }
+
+func waitFor(tb testing.TB, d time.Duration, what string, ok func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// terminal is a vehicle terminal: a real paho client.
+type terminal struct {
+	unit string
+	c    paho.Client
+	seq  uint64
+	cmds chan telemetry.Command
+}
+
+func newTerminal(tb testing.TB, brokerURL, unit string) *terminal {
+	tb.Helper()
+	t := &terminal{unit: unit, cmds: make(chan telemetry.Command, 16)}
+	opts := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("test-"+unit).SetCleanSession(true).
+		SetWill(telemetry.Topic(unit, telemetry.KindOnline), "offline", 1, true)
+	t.c = paho.NewClient(opts)
+	if tok := t.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		tb.Fatalf("terminal %s connect: %v", unit, tok.Error())
+	}
+	tok := t.c.Subscribe(telemetry.Topic(unit, telemetry.KindCmd), 1, func(_ paho.Client, m paho.Message) {
+		if c, err := telemetry.DecodeCommand(m.Payload()); err == nil {
+			t.cmds <- c
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		tb.Fatalf("terminal %s subscribe: %v", unit, tok.Error())
+	}
+	t.publish(tb, telemetry.KindOnline, []byte("online"), true)
+	tb.Cleanup(func() { t.c.Disconnect(100) })
+	return t
+}
+
+func (t *terminal) publish(tb testing.TB, k telemetry.Kind, payload []byte, retained bool) {
+	tb.Helper()
+	tok := t.c.Publish(telemetry.Topic(t.unit, k), 1, retained, payload)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		tb.Fatalf("terminal %s publish %s: %v", t.unit, k, tok.Error())
+	}
+}
+
+func (t *terminal) fix(tb testing.TB, p orb.Point) {
+	tb.Helper()
+	t.seq++
+	t.publish(tb, telemetry.KindGPS, telemetry.EncodeFixes(telemetry.Fix{
+		Seq: t.seq, Time: time.Now().UTC(), Lat: p.Lat(), Lon: p.Lon(), SpeedKmh: 30, Heading: 90, HDOP: 0.9, Sats: 11,
+	}), false)
+}
+
+// console is a websocket client on /api/v1/live.
+type console struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+	msgs []map[string]json.RawMessage
+}
+
+func dialConsole(tb testing.TB, m *Main) *console {
+	tb.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+m.HTTPAddr().String()+"/api/v1/live", nil)
+	if err != nil {
+		tb.Fatalf("dial live: %v (%v)", err, resp)
+	}
+	c := &console{conn: conn}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var msg map[string]json.RawMessage
+			if err := conn.ReadJSON(&msg); err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, msg)
+			c.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() { conn.Close(); <-done })
+	return c
+}
+
+// unitAt reports whether the console has seen unit at p.
+func (c *console) unitAt(unit string, p orb.Point) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		var typ string
+		_ = json.Unmarshal(m["type"], &typ)
+		if typ != "unit" {
+			continue
+		}
+		var u dispatch.UnitState
+		_ = json.Unmarshal(m["unit"], &u)
+		if u.ID == unit && u.Position != nil && u.Position.Lat == p.Lat() && u.Position.Lon == p.Lon() {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *console) first() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.msgs) == 0 {
+		return ""
+	}
+	var typ string
+	_ = json.Unmarshal(c.msgs[0]["type"], &typ)
+	return typ
+}
+
+func doJSON(tb testing.TB, method, url string, body any, out any) int {
+	tb.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			tb.Fatalf("%s %s: decode: %v", method, url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestEndToEnd(t *testing.T) {
+	m := startMain(t, nil)
+	con := dialConsole(t, m)
+	waitFor(t, 5*time.Second, "snapshot", func() bool { return con.first() == "snapshot" })
+
+	// Terminals around the Fushun county seat, one of them offline later.
+	seat := orb.Point{104.9818, 29.1838}
+	units := m.Area.Units
+	pos := map[string]orb.Point{}
+	terms := map[string]*terminal{}
+	for i, u := range units[:8] {
+		p := orb.Point{seat[0] + float64(i%4-2)*0.012 + 0.003, seat[1] + float64(i/4-1)*0.015 + 0.002}
+		pos[u.ID] = p
+		terms[u.ID] = newTerminal(t, m.MQTTURL(), u.ID)
+		start := time.Now()
+		terms[u.ID].fix(t, p)
+		waitFor(t, time.Second, "fix of "+u.ID+" on the websocket", func() bool { return con.unitAt(u.ID, p) })
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("fix took %s to reach the console", d)
+		}
+	}
+
+	// Bad input moves nothing and crashes nothing.
+	victim := terms[units[0].ID]
+	before := getUnit(t, m, units[0].ID)
+	bad := [][]byte{
+		[]byte(`{"seq":`),
+		[]byte(`not json`),
+		[]byte(`{"seq":999,"ts":"2026-11-23T08:00:00Z","lat":91,"lon":104.98}`),
+		[]byte(`{"seq":1000,"ts":"2026-11-23T08:00:00Z","lat":29.18,"lon":181}`),
+		[]byte(`{"seq":1001,"ts":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `","lat":29.18,"lon":104.98}`),
+		[]byte(`{"seq":1002,"ts":"` + time.Now().UTC().Format(time.RFC3339) + `","lat":39.9,"lon":116.4}`), // 1,500 km away in a second
+		[]byte(`[{"seq":"x"}]`),
+	}
+	for _, b := range bad {
+		victim.publish(t, telemetry.KindGPS, b, false)
+	}
+	stranger := newTerminal(t, m.MQTTURL(), "NOT-A-UNIT")
+	stranger.fix(t, seat)
+	// A sentinel after the bad input: once it lands, everything before it was handled.
+	good := orb.Point{pos[units[0].ID][0] + 0.0001, pos[units[0].ID][1]}
+	victim.fix(t, good)
+	waitFor(t, 2*time.Second, "sentinel fix", func() bool { return con.unitAt(units[0].ID, good) })
+	after := getUnit(t, m, units[0].ID)
+	if after.Position.Seq != before.Position.Seq+1 {
+		t.Fatalf("bad input moved the unit: seq %d -> %d", before.Position.Seq, after.Position.Seq)
+	}
+	pos[units[0].ID] = good
+	if code := doJSON(t, "GET", m.url("/api/v1/units/NOT-A-UNIT"), nil, nil); code != http.StatusNotFound {
+		t.Fatalf("unknown unit became known: %d", code)
+	}
+	metrics := get(t, m.url("/metrics"))
+	for _, reason := range []string{"malformed", "out_of_range", "future", "impossible_jump", "unknown_unit"} {
+		if !strings.Contains(metrics, `reason="`+reason+`"`) {
+			t.Errorf("metrics do not count %s rejections", reason)
+		}
+	}
+
+	// One unit dispatched elsewhere, one offline: neither may be recommended.
+	busy, gone := units[1].ID, units[2].ID
+	terms[gone].publish(t, telemetry.KindOnline, []byte("offline"), true)
+	waitFor(t, 2*time.Second, gone+" offline", func() bool { return !getUnit(t, m, gone).Online })
+	var first struct {
+		ID              string                   `json:"id"`
+		Recommendations dispatch.Recommendations `json:"recommendations"`
+	}
+	call := map[string]any{"location": map[string]float64{"lat": pos[busy].Lat(), "lon": pos[busy].Lon()}, "priority": 2, "category": "trauma", "address": "first"}
+	if code := doJSON(t, "POST", m.url("/api/v1/incidents"), call, &first); code != http.StatusCreated {
+		t.Fatalf("create incident: %d", code)
+	}
+	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+first.ID+"/assignments"), map[string]string{"unit": busy}, nil); code != http.StatusCreated {
+		t.Fatalf("assign %s: %d", busy, code)
+	}
+
+	loc := orb.Point{seat[0] + 0.004, seat[1] - 0.003}
+	var inc struct {
+		ID              string                   `json:"id"`
+		Jurisdiction    string                   `json:"jurisdiction"`
+		Zone            string                   `json:"zone"`
+		RadiusM         float64                  `json:"radius_m"`
+		Recommendations dispatch.Recommendations `json:"recommendations"`
+	}
+	call = map[string]any{"location": map[string]float64{"lat": loc.Lat(), "lon": loc.Lon()}, "priority": 1, "category": "chest_pain", "address": "富世镇 test"}
+	if code := doJSON(t, "POST", m.url("/api/v1/incidents"), call, &inc); code != http.StatusCreated {
+		t.Fatalf("create incident: %d", code)
+	}
+	if inc.Jurisdiction != "510322" || inc.Zone != "urban" || inc.RadiusM != 5000 {
+		t.Fatalf("incident located in %s %s radius %v, want 510322 urban 5000", inc.Jurisdiction, inc.Zone, inc.RadiusM)
+	}
+	// Brute force: the nearest eligible unit by haversine.
+	var nearest string
+	best := 0.0
+	for id, p := range pos {
+		if id == busy || id == gone {
+			continue
+		}
+		if d := geo.Distance(loc, p); nearest == "" || d < best || (d == best && id < nearest) {
+			nearest, best = id, d
+		}
+	}
+	if len(inc.Recommendations.Candidates) == 0 {
+		t.Fatal("no recommendations")
+	}
+	top := inc.Recommendations.Candidates[0]
+	if top.Unit != nearest {
+		t.Fatalf("first recommendation %s (%.0f m), brute force says %s (%.0f m)", top.Unit, top.DistanceM, nearest, best)
+	}
+	for _, c := range inc.Recommendations.Candidates {
+		if c.Unit == busy || c.Unit == gone {
+			t.Fatalf("ineligible unit %s recommended", c.Unit)
+		}
+	}
+	excluded := map[string]string{}
+	for _, e := range inc.Recommendations.Excluded {
+		excluded[e.Unit] = e.Reason
+	}
+	if excluded[busy] == "" || excluded[gone] == "" {
+		t.Fatalf("exclusions %v do not explain %s and %s", excluded, busy, gone)
+	}
+
+	var a dispatch.Assignment
+	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+inc.ID+"/assignments"), map[string]string{"unit": nearest}, &a); code != http.StatusCreated {
+		t.Fatalf("assign: %d", code)
+	}
+	select {
+	case cmd := <-terms[nearest].cmds:
+		var ci struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(cmd.Incident, &ci)
+		if cmd.Type != "assign" || cmd.Assignment != a.ID || ci.ID != inc.ID {
+			t.Fatalf("command %+v, want assign %s for %s", cmd, a.ID, inc.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no assign command on %s", telemetry.Topic(nearest, telemetry.KindCmd))
+	}
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+inc.ID+"/assignments"), map[string]string{"unit": nearest}, &e); code != http.StatusConflict || e.Error.Code != "conflict" {
+		t.Fatalf("second assign: %d %+v, want 409 conflict", code, e)
+	}
+
+	// The crew acks and presses en_route: the console sees the assignment accepted.
+	terms[nearest].publish(t, telemetry.KindAck, telemetry.EncodeAck(telemetry.Ack{Assignment: a.ID, Accepted: true}), false)
+	terms[nearest].publish(t, telemetry.KindStatus, telemetry.EncodeStatus(telemetry.Status{Time: time.Now().UTC(), Status: "en_route", Incident: inc.ID}), false)
+	waitFor(t, 2*time.Second, "en_route", func() bool { return getUnit(t, m, nearest).Status == dispatch.EnRoute })
+}
+
+func getUnit(tb testing.TB, m *Main, id string) dispatch.UnitState {
+	tb.Helper()
+	var u dispatch.UnitState
+	if code := doJSON(tb, "GET", m.url("/api/v1/units/"+id), nil, &u); code != http.StatusOK {
+		tb.Fatalf("GET unit %s: %d", id, code)
+	}
+	return u
+}
+
+func get(tb testing.TB, url string) string {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestHTTPBadInput(t *testing.T) {
+	m := startMain(t, nil)
+	long := `{"location":{"lat":29.18,"lon":104.98},"priority":1,"category":"other","address":"` + strings.Repeat("x", 70<<10) + `"}`
+	tests := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantCode                 string
+	}{
+		{"malformed JSON", "POST", "/api/v1/incidents", `{"location":`, 400, "invalid"},
+		{"not JSON", "POST", "/api/v1/incidents", `hello`, 400, "invalid"},
+		{"empty body", "POST", "/api/v1/incidents", ``, 400, "invalid"},
+		{"wrong type", "POST", "/api/v1/incidents", `{"location":{"lat":"29.18","lon":104.98},"priority":1,"category":"other"}`, 400, "invalid"},
+		{"unknown field", "POST", "/api/v1/incidents", `{"location":{"lat":29.18,"lon":104.98},"priority":1,"category":"other","prioirty":2}`, 400, "invalid"},
+		{"trailing data", "POST", "/api/v1/incidents", `{"location":{"lat":29.18,"lon":104.98},"priority":1,"category":"other"} {}`, 400, "invalid"},
+		{"out of range", "POST", "/api/v1/incidents", `{"location":{"lat":95,"lon":104.98},"priority":1,"category":"other"}`, 400, "invalid"},
+		{"outside every jurisdiction", "POST", "/api/v1/incidents", `{"location":{"lat":39.9,"lon":116.4},"priority":1,"category":"other"}`, 400, "invalid"},
+		{"oversized body", "POST", "/api/v1/incidents", long, 413, "invalid"},
+		{"unknown incident", "GET", "/api/v1/incidents/INC-nope", ``, 404, "not_found"},
+		{"assign to unknown incident", "POST", "/api/v1/incidents/INC-nope/assignments", `{"unit":"FS-01"}`, 404, "not_found"},
+		{"unknown unit", "GET", "/api/v1/units/XX-99", ``, 404, "not_found"},
+		{"bad track time", "GET", "/api/v1/units/FS-01/track?from=yesterday", ``, 400, "invalid"},
+		{"bad status filter", "GET", "/api/v1/incidents?status=maybe", ``, 400, "invalid"},
+		{"unknown jurisdiction", "GET", "/api/v1/units?jurisdiction=999999", ``, 400, "invalid"},
+		{"unknown endpoint", "GET", "/api/v1/nothing", ``, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, m.url(tt.path), strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatalf("error body: %v", err)
+			}
+			if resp.StatusCode != tt.wantStatus || e.Error.Code != tt.wantCode || e.Error.Message == "" {
+				t.Fatalf("got %d %+v, want %d %s with a message", resp.StatusCode, e.Error, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+	var list struct{ Incidents []json.RawMessage }
+	doJSON(t, "GET", m.url("/api/v1/incidents"), nil, &list)
+	if len(list.Incidents) != 0 {
+		t.Fatalf("bad requests stored %d incidents", len(list.Incidents))
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().String()
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"mqtt", func(c *Config) { c.MQTTListen = taken }, "--mqtt-listen"},
+		{"http", func(c *Config) { c.HTTP = taken }, "--http"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMain()
+			m.Config.HTTP, m.Config.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+			tt.mutate(&m.Config)
+			m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			err := m.Run(context.Background())
+			if err == nil {
+				m.Close()
+				t.Fatal("Run succeeded on a port in use")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, "already in use") || !strings.Contains(msg, tt.want) {
+				t.Fatalf("error %q: want one line saying the port is in use and naming %s", msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	c := DefaultConfig()
+	env := map[string]string{"LIFELINE_HTTP": ":9090", "LIFELINE_DEMO": "true", "LIFELINE_MQTT_LISTEN": ":1999"}
+	if err := c.Parse("lifelined", []string{"--http", ":9191"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP != ":9191" || !c.Demo || c.MQTTListen != ":1999" {
+		t.Fatalf("config %+v: flags must win over the environment, the environment over defaults", c)
+	}
+	c = DefaultConfig()
+	if err := c.Parse("lifelined", nil, func(k string) string { return map[string]string{"LIFELINE_DEMO": "perhaps"}[k] }); err == nil {
+		t.Fatal("a bad environment value was accepted")
+	}
+}
+
+// TestDemoMoves runs the embedded default with --demo and sees units move.
+func TestDemoMoves(t *testing.T) {
+	m := startMain(t, func(c *Config) { c.Demo = true; c.DemoSpeedup = 20; c.DemoCalls = 2 * time.Second })
+	first := map[string]dispatch.Position{}
+	moved := func() bool {
+		var body struct{ Units []dispatch.UnitState }
+		doJSON(t, "GET", m.url("/api/v1/units"), nil, &body)
+		n := 0
+		for _, u := range body.Units {
+			if u.Position == nil {
+				continue
+			}
+			p, ok := first[u.ID]
+			if !ok {
+				first[u.ID] = *u.Position
+				continue
+			}
+			if p.Lat != u.Position.Lat || p.Lon != u.Position.Lon {
+				n++
+			}
+		}
+		return n >= 3
+	}
+	waitFor(t, 30*time.Second, "three demo units moving", moved)
+	waitFor(t, 30*time.Second, "a demo call assigned", func() bool {
+		var body struct{ Incidents []dispatch.Incident }
+		doJSON(t, "GET", m.url("/api/v1/incidents?status=assigned"), nil, &body)
+		return len(body.Incidents) > 0
+	})
+	if units := m.Service.Units(""); len(units) != 18 {
+		t.Fatalf("demo has %d units, want 18", len(units))
+	}
+}
