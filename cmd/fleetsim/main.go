@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		wander     = fs.Bool("wander", true, "idle units make short repositioning drives")
 		seed       = fs.Uint64("seed", 0, "random seed; 0 picks one from the clock")
 		duration   = fs.Duration("duration", 0, "stop after this long; 0 runs until interrupted")
-		prefix     = fs.String("client-prefix", "fleetsim-", "MQTT client id prefix (client id = prefix + unit id)")
+		prefix     = fs.String("client-prefix", "", "MQTT client id prefix (client id = prefix + unit id; a secured broker wants none)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	if err := parse(fs, args, os.LookupEnv); err != nil {

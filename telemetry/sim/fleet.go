@@ -57,9 +57,12 @@ type Config struct {
 	// Wander makes idle units take short repositioning drives now and
 	// then (and a third of them start on one), so that the map moves
 	// without calls.
-	Wander       bool
-	Seed         uint64 // seeds every random choice, per unit
-	ClientPrefix string // MQTT client id prefix; default "fleetsim-" (client id = prefix + unit id)
+	Wander bool
+	Seed   uint64 // seeds every random choice, per unit
+	// ClientPrefix goes before the unit id in the MQTT client id. Empty by
+	// default: a terminal connects with its unit id as client id, which a
+	// secured broker requires (no unit may take another's session).
+	ClientPrefix string
 }
 
 func (c Config) withDefaults() Config {
@@ -77,9 +80,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.VideoEvery <= 0 {
 		c.VideoEvery = 30 * time.Second
-	}
-	if c.ClientPrefix == "" {
-		c.ClientPrefix = "fleetsim-"
 	}
 	return c
 }
