@@ -30,7 +30,7 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 	s.statusAt[r.Unit] = r.Time
 	s.mu.Unlock()
 
-	st, err := s.Unit(r.Unit)
+	st, err := s.unit(r.Unit)
 	if err != nil {
 		return nil // the pipeline only passes known units; the registry may have changed
 	}
@@ -144,7 +144,7 @@ func (s *Service) publishChange(a *Assignment, inc *Incident) {
 		jur := ""
 		if inc != nil {
 			jur = inc.Jurisdiction
-		} else if st, err := s.Unit(a.Unit); err == nil {
+		} else if st, err := s.unit(a.Unit); err == nil {
 			jur = st.Jurisdiction
 		}
 		s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: jur})

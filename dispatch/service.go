@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -36,8 +37,11 @@ type Config struct {
 	StaleAfter time.Duration
 	// Candidates is how many units a recommendation lists; default 5.
 	Candidates int
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Auditor records who took which call and assigned which unit; nil
+	// only logs the entries.
+	Auditor Auditor
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // DefaultCellMetres is the grid cell size of the unit index, chosen by
@@ -59,6 +63,7 @@ type Service struct {
 	top    int
 	now    func() time.Time
 	log    *slog.Logger
+	audit  auditLog
 
 	mu       sync.RWMutex
 	units    map[string]*UnitState
@@ -105,6 +110,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		s.log = slog.Default()
 	}
 	s.log = s.log.With("component", "dispatch")
+	s.audit = auditLog{to: cfg.Auditor, log: s.log, now: s.now}
 	for _, u := range cfg.Area.Units {
 		s.units[u.ID] = &UnitState{Unit: u, Status: Available}
 	}
@@ -239,23 +245,77 @@ func (s *Service) Presence(ctx context.Context, p telemetry.Presence) error {
 	return nil
 }
 
-// Units returns the live picture of the units in scope ("" for all).
-func (s *Service) Units(scope string) []UnitState {
+// Scope resolves the jurisdiction a request of by works in: want narrows
+// by's own jurisdiction ("" keeps it, and is the whole area for an
+// administrator of the whole area). A want outside by's jurisdiction is
+// forbidden, one not in the area invalid.
+func (s *Service) Scope(by Principal, want string) (string, error) {
+	if err := s.allowed(by); err != nil {
+		return "", err
+	}
+	if want == "" {
+		return by.Jurisdiction, nil
+	}
+	if _, ok := s.area.Jurisdiction(want); !ok {
+		return "", Errorf(CodeInvalid, "jurisdiction %q is not in the area", want)
+	}
+	if !by.Sees(s.area, want) {
+		return "", Errorf(CodeForbidden, "jurisdiction %s is outside yours", want)
+	}
+	return want, nil
+}
+
+// allowed refuses principals that can see nothing: an unknown role, or
+// no jurisdiction for anyone but an administrator (deny by default).
+func (s *Service) allowed(by Principal) error {
+	if !by.Role.Valid() || (by.Jurisdiction == "" && by.Role != RoleAdmin) {
+		return Errorf(CodeForbidden, "no access: unknown role or no jurisdiction")
+	}
+	return nil
+}
+
+// inScope reports whether jurisdiction jur lies in scope ("" is everything).
+func (s *Service) inScope(jur, scope string) bool {
+	return scope == "" || s.area.Within(jur, scope)
+}
+
+// Units returns the live picture of the units by may see, narrowed to
+// scope ("" for all of by's jurisdiction).
+func (s *Service) Units(by Principal, scope string) ([]UnitState, error) {
+	scope, err := s.Scope(by, scope)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	s.mu.RLock()
 	out := make([]UnitState, 0, len(s.units))
 	for _, st := range s.units {
-		if scope == "" || s.area.Within(st.Jurisdiction, scope) {
+		if s.inScope(st.Jurisdiction, scope) {
 			out = append(out, s.view(st, now))
 		}
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b UnitState) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	return out, nil
 }
 
-// Unit returns the live picture of one unit.
-func (s *Service) Unit(id string) (UnitState, error) {
+// Unit returns the live picture of one unit by may see.
+func (s *Service) Unit(by Principal, id string) (UnitState, error) {
+	if err := s.allowed(by); err != nil {
+		return UnitState{}, err
+	}
+	st, err := s.unit(id)
+	if err != nil {
+		return UnitState{}, err
+	}
+	if !by.Sees(s.area, st.Jurisdiction) {
+		return UnitState{}, Errorf(CodeForbidden, "unit %s is outside your jurisdiction", id)
+	}
+	return st, nil
+}
+
+// unit returns the live picture of one unit, for the service itself.
+func (s *Service) unit(id string) (UnitState, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -266,10 +326,10 @@ func (s *Service) Unit(id string) (UnitState, error) {
 	return s.view(st, now), nil
 }
 
-// Track returns the recorded positions of a unit between from and to.
-func (s *Service) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
-	if !s.Known(unit) {
-		return nil, Errorf(CodeNotFound, "unit %q not found", unit)
+// Track returns the recorded positions of a unit by may see between from and to.
+func (s *Service) Track(ctx context.Context, by Principal, unit string, from, to time.Time) ([]telemetry.Fix, error) {
+	if _, err := s.Unit(by, unit); err != nil {
+		return nil, err
 	}
 	if to.Before(from) {
 		return nil, Errorf(CodeInvalid, "track: to %s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
@@ -287,10 +347,14 @@ func newID(prefix string, now time.Time) string {
 	return prefix + "-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateIncident takes a call: it locates it in a jurisdiction and zone,
-// stores it (idempotent on source and external id) and ranks the units.
-// created is false when the call had been taken before.
-func (s *Service) CreateIncident(ctx context.Context, n NewIncident) (*Incident, Recommendations, bool, error) {
+// CreateIncident takes a call from by: it locates it in a jurisdiction and
+// zone, stores it (idempotent on source and external id) and ranks the
+// units. A call outside by's jurisdiction is forbidden. created is false
+// when the call had been taken before.
+func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewIncident) (*Incident, Recommendations, bool, error) {
+	if err := s.allowed(by); err != nil {
+		return nil, Recommendations{}, false, err
+	}
 	if err := n.Validate(); err != nil {
 		return nil, Recommendations{}, false, err
 	}
@@ -298,6 +362,9 @@ func (s *Service) CreateIncident(ctx context.Context, n NewIncident) (*Incident,
 	jur, zone, ok := s.area.Locate(loc)
 	if !ok {
 		return nil, Recommendations{}, false, Errorf(CodeInvalid, "location %.6f,%.6f is outside every jurisdiction of %s", n.Location.Lat, n.Location.Lon, s.area.Name)
+	}
+	if !by.Sees(s.area, jur.ID) {
+		return nil, Recommendations{}, false, Errorf(CodeForbidden, "location %.6f,%.6f lies in jurisdiction %s, outside yours", n.Location.Lat, n.Location.Lon, jur.ID)
 	}
 	now := s.now().UTC()
 	inc := &Incident{
@@ -310,100 +377,176 @@ func (s *Service) CreateIncident(ctx context.Context, n NewIncident) (*Incident,
 	if err != nil {
 		return nil, Recommendations{}, false, fmt.Errorf("create incident: %w", err)
 	}
+	if !created && !by.Sees(s.area, got.Jurisdiction) {
+		// The same source and external id name another jurisdiction's call.
+		return nil, Recommendations{}, false, Errorf(CodeForbidden, "external_id %q names a call outside your jurisdiction", n.ExternalID)
+	}
 	if created {
+		s.audit.append(ctx, by.Name, AuditIncident, got.ID, map[string]any{
+			"jurisdiction": got.Jurisdiction, "priority": got.Priority, "category": got.Category, "source": got.Source, "external_id": got.ExternalID,
+		})
 		s.events.Publish(Event{Type: EventIncident, Incident: got, Jurisdiction: got.Jurisdiction})
 	}
 	return got, s.rank(got), created, nil
 }
 
-// Incident returns one incident.
-func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
-	return s.store.Incident(ctx, id)
+// Incident returns one incident by may see.
+func (s *Service) Incident(ctx context.Context, by Principal, id string) (*Incident, error) {
+	if err := s.allowed(by); err != nil {
+		return nil, err
+	}
+	inc, err := s.store.Incident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !by.Sees(s.area, inc.Jurisdiction) {
+		return nil, Errorf(CodeForbidden, "incident %s is outside your jurisdiction", id)
+	}
+	return inc, nil
 }
 
-// Incidents lists incidents, scoped to a jurisdiction and what lies beneath it.
-func (s *Service) Incidents(ctx context.Context, f IncidentFilter) ([]*Incident, error) {
+// Incidents lists the incidents by may see, narrowed to f.Scope and what
+// lies beneath it ("" for all of by's jurisdiction).
+func (s *Service) Incidents(ctx context.Context, by Principal, f IncidentFilter) ([]*Incident, error) {
+	scope, err := s.Scope(by, f.Scope)
+	if err != nil {
+		return nil, err
+	}
 	all, err := s.store.Incidents(ctx, IncidentFilter{Status: f.Status, Limit: f.Limit})
 	if err != nil {
 		return nil, err
 	}
-	if f.Scope == "" {
+	if scope == "" {
 		return all, nil
 	}
-	return slices.DeleteFunc(all, func(i *Incident) bool { return !s.area.Within(i.Jurisdiction, f.Scope) }), nil
+	return slices.DeleteFunc(all, func(i *Incident) bool { return !s.area.Within(i.Jurisdiction, scope) }), nil
 }
 
-// Assignments returns the assignments of an incident.
-func (s *Service) Assignments(ctx context.Context, incident string) ([]*Assignment, error) {
+// Assignments returns the assignments of an incident by may see.
+func (s *Service) Assignments(ctx context.Context, by Principal, incident string) ([]*Assignment, error) {
+	if _, err := s.Incident(ctx, by, incident); err != nil {
+		return nil, err
+	}
 	return s.store.Assignments(ctx, incident)
 }
 
-// ActiveAssignments returns every assignment still holding its unit.
-func (s *Service) ActiveAssignments(ctx context.Context) ([]*Assignment, error) {
-	return s.store.ActiveAssignments(ctx)
+// ActiveAssignments returns every assignment still holding its unit that
+// by may see: its unit or its incident lies in by's jurisdiction.
+func (s *Service) ActiveAssignments(ctx context.Context, by Principal) ([]*Assignment, error) {
+	if err := s.allowed(by); err != nil {
+		return nil, err
+	}
+	all, err := s.store.ActiveAssignments(ctx)
+	if err != nil || (by.Role == RoleAdmin && by.Jurisdiction == "") {
+		return all, err
+	}
+	out := all[:0]
+	for _, a := range all {
+		if st, err := s.unit(a.Unit); err == nil && by.Sees(s.area, st.Jurisdiction) {
+			out = append(out, a)
+			continue
+		}
+		if inc, err := s.store.Incident(ctx, a.Incident); err == nil && by.Sees(s.area, inc.Jurisdiction) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
-// Transitions returns the unit status changes recorded for an incident.
-func (s *Service) Transitions(ctx context.Context, incident string) ([]Transition, error) {
+// Transitions returns the unit status changes recorded for an incident by may see.
+func (s *Service) Transitions(ctx context.Context, by Principal, incident string) ([]Transition, error) {
+	if _, err := s.Incident(ctx, by, incident); err != nil {
+		return nil, err
+	}
 	return s.store.Transitions(ctx, incident)
 }
 
-// Recommend ranks the units for an incident as things stand now.
-func (s *Service) Recommend(ctx context.Context, id string) (Recommendations, error) {
-	inc, err := s.store.Incident(ctx, id)
+// Recommend ranks the units for an incident by may see, as things stand now.
+func (s *Service) Recommend(ctx context.Context, by Principal, id string) (Recommendations, error) {
+	inc, err := s.Incident(ctx, by, id)
 	if err != nil {
 		return Recommendations{}, err
 	}
 	return s.rank(inc), nil
 }
 
-// Assign commits a unit to an incident. It is a compare-and-set: only an
-// available unit can be assigned, so two dispatchers can never send one
-// unit twice; the loser gets a conflict. The terminal gets the assign
-// command on its cmd topic.
-func (s *Service) Assign(ctx context.Context, incidentID, unitID, by string) (*Assignment, error) {
-	s.assignMu.Lock()
-	a, inc, err := s.assign(ctx, incidentID, unitID, by)
-	s.assignMu.Unlock()
-	if err != nil {
+// Assign commits a unit to an incident on behalf of by. It is a
+// compare-and-set: only an available unit can be assigned, so two
+// dispatchers can never send one unit twice; the loser gets a conflict.
+// The terminal gets the assign command on its cmd topic.
+//
+// A person decides who goes: an integrator may not assign. Both the
+// incident and the unit must lie in by's jurisdiction; a county dispatcher
+// cannot send another county's unit (that needs the owning county's
+// consent). Every assignment is audited under by's name.
+func (s *Service) Assign(ctx context.Context, by Principal, incidentID, unitID string) (*Assignment, error) {
+	if err := s.allowed(by); err != nil {
 		return nil, err
 	}
+	if by.Role == RoleIntegrator {
+		s.denied(ctx, by, incidentID, unitID, "integrator")
+		return nil, Errorf(CodeForbidden, "an integrator may not assign units: a dispatcher decides who goes")
+	}
+	s.assignMu.Lock()
+	a, inc, again, err := s.assign(ctx, by, incidentID, unitID)
+	s.assignMu.Unlock()
+	if err != nil {
+		if errors.Is(err, errForbidden) {
+			s.denied(ctx, by, incidentID, unitID, ErrorMessage(err))
+		}
+		return nil, err
+	}
+	s.audit.append(ctx, by.Name, AuditAssign, inc.ID, map[string]any{"assignment": a.ID, "unit": unitID, "role": by.Role, "reassign": again})
 	s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: inc.Jurisdiction})
 	s.events.Publish(Event{Type: EventIncident, Incident: inc, Jurisdiction: inc.Jurisdiction})
 	s.sendAssign(ctx, a, inc)
 	return a, nil
 }
 
-func (s *Service) assign(ctx context.Context, incidentID, unitID, by string) (*Assignment, *Incident, error) {
-	inc, err := s.store.Incident(ctx, incidentID)
+var errForbidden = &Error{Code: CodeForbidden}
+
+func (s *Service) denied(ctx context.Context, by Principal, incident, unit, why string) {
+	s.audit.append(ctx, by.Name, AuditACLDenied, incident, map[string]string{"action": "assign", "unit": unit, "why": why})
+}
+
+// assign does the checks and the compare-and-set; again reports whether
+// the incident had an assignment before (a reassignment).
+func (s *Service) assign(ctx context.Context, by Principal, incidentID, unitID string) (a *Assignment, inc *Incident, again bool, err error) {
+	if inc, err = s.Incident(ctx, by, incidentID); err != nil {
+		return nil, nil, false, err
+	}
+	st, err := s.unit(unitID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
+	}
+	if !by.Sees(s.area, st.Jurisdiction) {
+		return nil, nil, false, Errorf(CodeForbidden, "unit %s belongs to jurisdiction %s: sending another county's unit needs the owning county's consent", unitID, st.Jurisdiction)
 	}
 	if inc.Status == IncidentClosed || inc.Status == IncidentCancelled {
-		return nil, nil, Errorf(CodeConflict, "incident %s is %s", inc.ID, inc.Status)
-	}
-	st, err := s.Unit(unitID)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, Errorf(CodeConflict, "incident %s is %s", inc.ID, inc.Status)
 	}
 	if st.Status != Available {
 		why := string(st.Status)
 		if st.Incident != "" {
 			why += " on " + st.Incident
 		}
-		return nil, nil, Errorf(CodeConflict, "unit %s is no longer available (%s)", unitID, why)
+		return nil, nil, false, Errorf(CodeConflict, "unit %s is no longer available (%s)", unitID, why)
+	}
+	before, err := s.store.Assignments(ctx, inc.ID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
 	}
 	now := s.now().UTC()
-	a := &Assignment{ID: newID("ASG", now), Incident: inc.ID, Unit: unitID, Status: AssignOffered, By: by, CreatedAt: now, UpdatedAt: now}
+	a = &Assignment{ID: newID("ASG", now), Incident: inc.ID, Unit: unitID, Status: AssignOffered, By: by.Name, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateAssignment(ctx, a); err != nil {
-		return nil, nil, fmt.Errorf("assign unit %s: %w", unitID, err)
+		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
 	}
 	inc.Status, inc.UpdatedAt = IncidentAssigned, now
 	if err := s.store.UpdateIncident(ctx, inc); err != nil {
-		return nil, nil, fmt.Errorf("assign unit %s: %w", unitID, err)
+		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
 	}
-	s.setStatus(ctx, unitID, Dispatched, inc.ID, a.ID, "dispatcher:"+by, now)
-	return a, inc, nil
+	s.setStatus(ctx, unitID, Dispatched, inc.ID, a.ID, "dispatcher:"+by.Name, now)
+	return a, inc, len(before) > 0, nil
 }
 
 // setStatus moves a unit to status to and records the transition.

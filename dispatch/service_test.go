@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,9 @@ func testArea(tb testing.TB, units int) *dispatch.Area {
 	return a
 }
 
+// quiet discards the log of services under test.
+var quiet = slog.New(slog.DiscardHandler)
+
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -112,7 +117,7 @@ func newFixture(tb testing.TB, units int) *fixture {
 	f := &fixture{clock: &fakeClock{t: clock0}, bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
 	svc, err := dispatch.NewService(context.Background(), dispatch.Config{
 		Area: f.area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus,
-		Commands: f.cmds, Now: f.clock.Now,
+		Commands: f.cmds, Now: f.clock.Now, Logger: quiet,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -133,7 +138,7 @@ func (f *fixture) move(tb testing.TB, unit string, p orb.Point) {
 
 func (f *fixture) call(tb testing.TB, p orb.Point) (*dispatch.Incident, dispatch.Recommendations) {
 	tb.Helper()
-	inc, recs, _, err := f.svc.CreateIncident(context.Background(), dispatch.NewIncident{
+	inc, recs, _, err := f.svc.CreateIncident(context.Background(), dispatch.System, dispatch.NewIncident{
 		Location: dispatch.LatLon{Lat: p.Lat(), Lon: p.Lon()}, Priority: 1, Category: dispatch.CatChestPain,
 	})
 	if err != nil {
@@ -160,7 +165,7 @@ func TestRankMatchesBruteForce(t *testing.T) {
 				switch rng.IntN(3) {
 				case 0:
 					inc, _ := f.call(t, centre)
-					if _, err := f.svc.Assign(context.Background(), inc.ID, u.ID, "t"); err == nil {
+					if _, err := f.svc.Assign(context.Background(), dispatch.System, inc.ID, u.ID); err == nil {
 						busy[u.ID] = true
 					}
 				case 1:
@@ -177,7 +182,7 @@ func TestRankMatchesBruteForce(t *testing.T) {
 				d  float64
 			}
 			var all []cand
-			for _, st := range f.svc.Units("") {
+			for _, st := range mustUnits(t, f.svc) {
 				if st.Status != dispatch.Available || !st.Online || st.Stale || st.Position == nil {
 					continue
 				}
@@ -225,7 +230,7 @@ func TestRadiusPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, 1)
 			f.move(t, "U01", tt.unitAt)
-			inc, recs, _, err := f.svc.CreateIncident(ctx, dispatch.NewIncident{Location: dispatch.LatLon{Lat: tt.incident.Lat(), Lon: tt.incident.Lon()}, Priority: 2, Category: dispatch.CatTrauma})
+			inc, recs, _, err := f.svc.CreateIncident(ctx, dispatch.System, dispatch.NewIncident{Location: dispatch.LatLon{Lat: tt.incident.Lat(), Lon: tt.incident.Lon()}, Priority: 2, Category: dispatch.CatTrauma})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,13 +264,13 @@ func TestCreateIncidentInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := f.svc.CreateIncident(context.Background(), tt.in)
+			_, _, _, err := f.svc.CreateIncident(context.Background(), dispatch.System, tt.in)
 			if !errors.Is(err, dispatch.ErrInvalid) {
 				t.Fatalf("err = %v, want invalid", err)
 			}
 		})
 	}
-	if got, _ := f.svc.Incidents(context.Background(), dispatch.IncidentFilter{}); len(got) != 0 {
+	if got, _ := f.svc.Incidents(context.Background(), dispatch.System, dispatch.IncidentFilter{}); len(got) != 0 {
 		t.Fatalf("incidents stored after invalid calls: %d", len(got))
 	}
 }
@@ -273,11 +278,11 @@ func TestCreateIncidentInvalid(t *testing.T) {
 func TestCreateIncidentIdempotent(t *testing.T) {
 	f := newFixture(t, 1)
 	n := dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatStroke, ExternalID: "city-42", Source: "city"}
-	a, _, created, err := f.svc.CreateIncident(context.Background(), n)
+	a, _, created, err := f.svc.CreateIncident(context.Background(), dispatch.System, n)
 	if err != nil || !created {
 		t.Fatalf("first: created=%v err=%v", created, err)
 	}
-	b, _, created, err := f.svc.CreateIncident(context.Background(), n)
+	b, _, created, err := f.svc.CreateIncident(context.Background(), dispatch.System, n)
 	if err != nil || created || b.ID != a.ID {
 		t.Fatalf("second: id=%s created=%v err=%v, want id %s not created", b.ID, created, err, a.ID)
 	}
@@ -296,7 +301,7 @@ func TestAssignIsCompareAndSet(t *testing.T) {
 	wins, conflicts := 0, 0
 	for _, inc := range incs {
 		wg.Go(func() {
-			_, err := f.svc.Assign(context.Background(), inc.ID, "U01", "d")
+			_, err := f.svc.Assign(context.Background(), dispatch.System, inc.ID, "U01")
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -323,7 +328,7 @@ func TestLifecycle(t *testing.T) {
 	f := newFixture(t, 2)
 	f.move(t, "U01", centre)
 	inc, _ := f.call(t, centre)
-	a, err := f.svc.Assign(ctx, inc.ID, "U01", "d")
+	a, err := f.svc.Assign(ctx, dispatch.System, inc.ID, "U01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +345,7 @@ func TestLifecycle(t *testing.T) {
 	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U02", Assignment: a.ID, Accepted: false}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.svc.Unit("U01"); got.Status != dispatch.Dispatched {
+	if got, _ := f.svc.Unit(dispatch.System, "U01"); got.Status != dispatch.Dispatched {
 		t.Fatalf("another unit's ack changed U01 to %s", got.Status)
 	}
 	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U01", Assignment: a.ID, Accepted: true, Time: f.clock.Now()}); err != nil {
@@ -348,7 +353,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	for _, s := range []string{"en_route", "on_scene", "transporting", "at_hospital"} {
 		press(s)
-		if got, _ := f.svc.Unit("U01"); string(got.Status) != s || got.Incident != inc.ID {
+		if got, _ := f.svc.Unit(dispatch.System, "U01"); string(got.Status) != s || got.Incident != inc.ID {
 			t.Fatalf("after %s: status %s incident %q", s, got.Status, got.Incident)
 		}
 	}
@@ -356,19 +361,19 @@ func TestLifecycle(t *testing.T) {
 	if err := f.svc.Status(ctx, telemetry.Status{Unit: "U01", Time: clock0, Status: "en_route"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.svc.Unit("U01"); got.Status != dispatch.AtHospital {
+	if got, _ := f.svc.Unit(dispatch.System, "U01"); got.Status != dispatch.AtHospital {
 		t.Fatalf("late press moved the unit to %s", got.Status)
 	}
 	press("available")
-	got, _ := f.svc.Unit("U01")
+	got, _ := f.svc.Unit(dispatch.System, "U01")
 	if got.Status != dispatch.Available || got.Incident != "" {
 		t.Fatalf("after available: %s %q", got.Status, got.Incident)
 	}
-	closed, _ := f.svc.Incident(ctx, inc.ID)
+	closed, _ := f.svc.Incident(ctx, dispatch.System, inc.ID)
 	if closed.Status != dispatch.IncidentClosed {
 		t.Fatalf("incident %s, want closed", closed.Status)
 	}
-	ts, _ := f.svc.Transitions(ctx, inc.ID)
+	ts, _ := f.svc.Transitions(ctx, dispatch.System, inc.ID)
 	var path []dispatch.UnitStatus
 	for _, tr := range ts {
 		path = append(path, tr.To)
@@ -384,19 +389,19 @@ func TestDeclineReopens(t *testing.T) {
 	f := newFixture(t, 1)
 	f.move(t, "U01", centre)
 	inc, _ := f.call(t, centre)
-	a, err := f.svc.Assign(ctx, inc.ID, "U01", "d")
+	a, err := f.svc.Assign(ctx, dispatch.System, inc.ID, "U01")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.Ack(ctx, telemetry.Ack{Unit: "U01", Assignment: a.ID, Accepted: false, Reason: "flat tyre", Time: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := f.svc.Incident(ctx, inc.ID)
-	u, _ := f.svc.Unit("U01")
+	got, _ := f.svc.Incident(ctx, dispatch.System, inc.ID)
+	u, _ := f.svc.Unit(dispatch.System, "U01")
 	if got.Status != dispatch.IncidentOpen || u.Status != dispatch.Available {
 		t.Fatalf("incident %s unit %s, want open and available", got.Status, u.Status)
 	}
-	if _, err := f.svc.Assign(ctx, inc.ID, "U01", "d"); err != nil {
+	if _, err := f.svc.Assign(ctx, dispatch.System, inc.ID, "U01"); err != nil {
 		t.Fatalf("reassign after decline: %v", err)
 	}
 }
@@ -479,7 +484,7 @@ func TestRestore(t *testing.T) {
 	store, tracks := memory.NewStore(), memory.NewTracks(100)
 	clock := &fakeClock{t: clock0}
 	newSvc := func() *dispatch.Service {
-		svc, err := dispatch.NewService(ctx, dispatch.Config{Area: testArea(t, 3), Store: store, Tracks: tracks, Events: dispatch.NewBus(), Now: clock.Now})
+		svc, err := dispatch.NewService(ctx, dispatch.Config{Area: testArea(t, 3), Store: store, Tracks: tracks, Events: dispatch.NewBus(), Now: clock.Now, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -493,11 +498,11 @@ func TestRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inc, _, _, err := svc.CreateIncident(ctx, dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 1, Category: dispatch.CatStroke})
+	inc, _, _, err := svc.CreateIncident(ctx, dispatch.System, dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 1, Category: dispatch.CatStroke})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Assign(ctx, inc.ID, "U01", "d"); err != nil {
+	if _, err := svc.Assign(ctx, dispatch.System, inc.ID, "U01"); err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(time.Minute)
@@ -510,27 +515,310 @@ func TestRestore(t *testing.T) {
 	again := newSvc()
 	want := map[string]dispatch.UnitStatus{"U01": dispatch.OnScene, "U02": dispatch.OutOfService, "U03": dispatch.Available}
 	for unit, status := range want {
-		u, _ := again.Unit(unit)
+		u, _ := again.Unit(dispatch.System, unit)
 		if u.Status != status || u.Position == nil {
 			t.Errorf("%s after restart: status %s position %v, want %s with a position", unit, u.Status, u.Position, status)
 		}
 	}
-	if u, _ := again.Unit("U01"); u.Incident != inc.ID {
+	if u, _ := again.Unit(dispatch.System, "U01"); u.Incident != inc.ID {
 		t.Errorf("U01 lost its incident: %q", u.Incident)
 	}
 	// A status press older than the restored one is still ignored.
 	_ = again.Status(ctx, telemetry.Status{Unit: "U01", Time: clock0, Status: "en_route"})
-	if u, _ := again.Unit("U01"); u.Status != dispatch.OnScene {
+	if u, _ := again.Unit(dispatch.System, "U01"); u.Status != dispatch.OnScene {
 		t.Errorf("a stale press after restart moved U01 to %s", u.Status)
 	}
 	// Restored units are offline until their terminal reconnects; then the
 	// restored position is in the index and U03 is recommended.
 	call := dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 2, Category: dispatch.CatOther}
-	if _, recs, _, _ := again.CreateIncident(ctx, call); len(recs.Candidates) != 0 {
+	if _, recs, _, _ := again.CreateIncident(ctx, dispatch.System, call); len(recs.Candidates) != 0 {
 		t.Errorf("offline restored units were recommended: %+v", recs.Candidates)
 	}
 	_ = again.Presence(ctx, telemetry.Presence{Unit: "U03", Online: true, Time: clock.Now()})
-	if _, recs, _, _ := again.CreateIncident(ctx, call); len(recs.Candidates) != 1 || recs.Candidates[0].Unit != "U03" {
+	if _, recs, _, _ := again.CreateIncident(ctx, dispatch.System, call); len(recs.Candidates) != 1 || recs.Candidates[0].Unit != "U03" {
 		t.Errorf("candidates after U03 reconnected: %+v, want U03 from its restored position", recs.Candidates)
+	}
+}
+
+func mustUnits(tb testing.TB, svc *dispatch.Service) []dispatch.UnitState {
+	tb.Helper()
+	us, err := svc.Units(dispatch.System, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return us
+}
+
+// Principals of the access rules tests: the test area is a city with two
+// counties, countyID (units U01, U02) and neighbourID (unit N01).
+const neighbourID = "510302"
+
+var (
+	dispA  = dispatch.Principal{Name: "disp-a", Role: dispatch.RoleDispatcher, Jurisdiction: countyID}
+	dispB  = dispatch.Principal{Name: "disp-b", Role: dispatch.RoleDispatcher, Jurisdiction: neighbourID}
+	cityP  = dispatch.Principal{Name: "city", Role: dispatch.RoleCity, Jurisdiction: cityID}
+	integA = dispatch.Principal{Name: "integ-a", Role: dispatch.RoleIntegrator, Jurisdiction: countyID}
+	adminP = dispatch.Principal{Name: "root", Role: dispatch.RoleAdmin}
+	nobody = dispatch.Principal{Name: "nobody"}
+)
+
+// twoCounties is a fixture with units in both counties and one open
+// incident in each.
+type twoCounties struct {
+	*fixture
+	incA, incB *dispatch.Incident
+}
+
+func newTwoCounties(tb testing.TB, cfg func(*dispatch.Config)) *twoCounties {
+	tb.Helper()
+	a := testArea(tb, 2)
+	neighbour := orb.Point{105.5, 29.2}
+	a.Stations = append(a.Stations, dispatch.Station{ID: "S2", Name: "neighbour station", Jurisdiction: neighbourID, Location: neighbour})
+	a.Units = append(a.Units, dispatch.Unit{ID: "N01", Callsign: "N01", Station: "S2", Jurisdiction: neighbourID, Capabilities: []string{dispatch.ALS}})
+	if err := a.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	f := &fixture{clock: &fakeClock{t: clock0}, bus: dispatch.NewBus(), cmds: &recorder{}, area: a, seq: map[string]uint64{}}
+	c := dispatch.Config{Area: a, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus, Commands: f.cmds, Now: f.clock.Now, Logger: quiet}
+	if cfg != nil {
+		cfg(&c)
+	}
+	svc, err := dispatch.NewService(context.Background(), c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.svc = svc
+	f.move(tb, "U01", centre)
+	f.move(tb, "U02", orb.Point{centre[0] + 0.01, centre[1]})
+	f.move(tb, "N01", neighbour)
+	tc := &twoCounties{fixture: f}
+	tc.incA, _ = f.call(tb, centre)
+	tc.incB, _ = f.call(tb, neighbour)
+	if tc.incA.Jurisdiction != countyID || tc.incB.Jurisdiction != neighbourID {
+		tb.Fatalf("incidents located in %s and %s", tc.incA.Jurisdiction, tc.incB.Jurisdiction)
+	}
+	return tc
+}
+
+// TestAccessRules checks every role against every action, inside and
+// outside its jurisdiction.
+func TestAccessRules(t *testing.T) {
+	ctx := context.Background()
+	newCall := func(p orb.Point) dispatch.NewIncident {
+		return dispatch.NewIncident{Location: dispatch.LatLon{Lat: p.Lat(), Lon: p.Lon()}, Priority: 2, Category: dispatch.CatOther}
+	}
+	type action struct {
+		name string
+		do   func(f *twoCounties, by dispatch.Principal) error
+	}
+	actions := map[string]action{
+		"create/own": {"create incident/in county A", func(f *twoCounties, by dispatch.Principal) error {
+			_, _, _, err := f.svc.CreateIncident(ctx, by, newCall(centre))
+			return err
+		}},
+		"create/B": {"create incident/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, _, _, err := f.svc.CreateIncident(ctx, by, newCall(orb.Point{105.5, 29.2}))
+			return err
+		}},
+		"read/own": {"read incident/in county A", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Incident(ctx, by, f.incA.ID)
+			return err
+		}},
+		"read/B": {"read incident/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Incident(ctx, by, f.incB.ID)
+			return err
+		}},
+		"recs/own": {"recommend/in county A", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Recommend(ctx, by, f.incA.ID)
+			return err
+		}},
+		"recs/B": {"recommend/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Recommend(ctx, by, f.incB.ID)
+			return err
+		}},
+		"asgs/B": {"assignments/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Assignments(ctx, by, f.incB.ID)
+			return err
+		}},
+		"trans/B": {"transitions/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Transitions(ctx, by, f.incB.ID)
+			return err
+		}},
+		"list/own": {"list incidents/scope county A", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Incidents(ctx, by, dispatch.IncidentFilter{Scope: countyID})
+			return err
+		}},
+		"list/B": {"list incidents/scope county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Incidents(ctx, by, dispatch.IncidentFilter{Scope: neighbourID})
+			return err
+		}},
+		"units/B":  {"list units/scope county B", func(f *twoCounties, by dispatch.Principal) error { _, err := f.svc.Units(by, neighbourID); return err }},
+		"unit/own": {"read unit/in county A", func(f *twoCounties, by dispatch.Principal) error { _, err := f.svc.Unit(by, "U01"); return err }},
+		"unit/B":   {"read unit/in county B", func(f *twoCounties, by dispatch.Principal) error { _, err := f.svc.Unit(by, "N01"); return err }},
+		"track/B": {"track/in county B", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Track(ctx, by, "N01", clock0.Add(-time.Hour), clock0)
+			return err
+		}},
+		"assign/own": {"assign/county A unit to county A call", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Assign(ctx, by, f.incA.ID, "U01")
+			return err
+		}},
+		"assign/lend": {"assign/county B unit to county A call", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Assign(ctx, by, f.incA.ID, "N01")
+			return err
+		}},
+		"assign/B": {"assign/county B unit to county B call", func(f *twoCounties, by dispatch.Principal) error {
+			_, err := f.svc.Assign(ctx, by, f.incB.ID, "N01")
+			return err
+		}},
+	}
+	const ok, no = "", dispatch.CodeForbidden
+	roles := []struct {
+		name string
+		by   dispatch.Principal
+		want map[string]string
+	}{
+		{"dispatcher", dispA, map[string]string{
+			"create/own": ok, "create/B": no, "read/own": ok, "read/B": no, "recs/own": ok, "recs/B": no, "asgs/B": no, "trans/B": no,
+			"list/own": ok, "list/B": no, "units/B": no, "unit/own": ok, "unit/B": no, "track/B": no,
+			"assign/own": ok, "assign/lend": no, "assign/B": no,
+		}},
+		{"city", cityP, map[string]string{
+			"create/own": ok, "create/B": ok, "read/own": ok, "read/B": ok, "recs/own": ok, "recs/B": ok, "asgs/B": ok, "trans/B": ok,
+			"list/own": ok, "list/B": ok, "units/B": ok, "unit/own": ok, "unit/B": ok, "track/B": ok,
+			"assign/own": ok, "assign/lend": ok, "assign/B": ok,
+		}},
+		{"integrator", integA, map[string]string{
+			"create/own": ok, "create/B": no, "read/own": ok, "read/B": no, "recs/own": ok, "recs/B": no, "asgs/B": no, "trans/B": no,
+			"list/own": ok, "list/B": no, "units/B": no, "unit/own": ok, "unit/B": no, "track/B": no,
+			"assign/own": no, "assign/lend": no, "assign/B": no,
+		}},
+		{"admin", adminP, map[string]string{
+			"create/own": ok, "create/B": ok, "read/own": ok, "read/B": ok, "recs/own": ok, "recs/B": ok, "asgs/B": ok, "trans/B": ok,
+			"list/own": ok, "list/B": ok, "units/B": ok, "unit/own": ok, "unit/B": ok, "track/B": ok,
+			"assign/own": ok, "assign/lend": ok, "assign/B": ok,
+		}},
+		{"no role", nobody, map[string]string{
+			"create/own": no, "create/B": no, "read/own": no, "read/B": no, "recs/own": no, "recs/B": no, "asgs/B": no, "trans/B": no,
+			"list/own": no, "list/B": no, "units/B": no, "unit/own": no, "unit/B": no, "track/B": no,
+			"assign/own": no, "assign/lend": no, "assign/B": no,
+		}},
+	}
+	for _, r := range roles {
+		if len(r.want) != len(actions) {
+			t.Fatalf("%s: %d expectations for %d actions", r.name, len(r.want), len(actions))
+		}
+		for key, want := range r.want {
+			a := actions[key]
+			t.Run(r.name+"/"+a.name, func(t *testing.T) {
+				f := newTwoCounties(t, nil)
+				before, _ := f.svc.Incidents(ctx, dispatch.System, dispatch.IncidentFilter{})
+				err := a.do(f, r.by)
+				if got := codeOf(err); got != want {
+					t.Fatalf("err = %v, want code %q", err, want)
+				}
+				if err == nil {
+					return
+				}
+				// A refusal changes nothing.
+				after, _ := f.svc.Incidents(ctx, dispatch.System, dispatch.IncidentFilter{})
+				active, _ := f.svc.ActiveAssignments(ctx, dispatch.System)
+				if len(after) != len(before) || len(active) != 0 || len(f.cmds.sent) != 0 {
+					t.Fatalf("refused %s changed the record: incidents %d -> %d, active assignments %d, commands %d", key, len(before), len(after), len(active), len(f.cmds.sent))
+				}
+				if key == "assign/lend" && r.by.Role == dispatch.RoleDispatcher && !strings.Contains(dispatch.ErrorMessage(err), "consent") {
+					t.Errorf("message %q does not say the owning county's consent is needed", dispatch.ErrorMessage(err))
+				}
+			})
+		}
+	}
+}
+
+func codeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return dispatch.ErrorCode(err)
+}
+
+// TestAccessScope checks what each role sees in lists.
+func TestAccessScope(t *testing.T) {
+	ctx := context.Background()
+	f := newTwoCounties(t, nil)
+	if _, err := f.svc.Assign(ctx, adminP, f.incB.ID, "N01"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                      string
+		by                        dispatch.Principal
+		scope                     string
+		incidents, units, actives int
+	}{
+		{"dispatcher sees its county", dispA, "", 1, 2, 0},
+		{"other county's dispatcher sees its county", dispB, "", 1, 1, 1},
+		{"city sees both counties", cityP, "", 2, 3, 1},
+		{"city narrowed to one county (assignments are not narrowed)", cityP, countyID, 1, 2, 1},
+		{"integrator sees its county", integA, "", 1, 2, 0},
+		{"admin sees everything", adminP, "", 2, 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			incs, err := f.svc.Incidents(ctx, tt.by, dispatch.IncidentFilter{Scope: tt.scope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			units, err := f.svc.Units(tt.by, tt.scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			active, err := f.svc.ActiveAssignments(ctx, tt.by)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(incs) != tt.incidents || len(units) != tt.units || len(active) != tt.actives {
+				t.Fatalf("incidents %d units %d active assignments %d, want %d %d %d", len(incs), len(units), len(active), tt.incidents, tt.units, tt.actives)
+			}
+		})
+	}
+	if _, err := f.svc.Scope(dispA, "999999"); !errors.Is(err, dispatch.ErrInvalid) {
+		t.Errorf("unknown jurisdiction: %v, want invalid", err)
+	}
+}
+
+// TestAssignAudited checks that assignments are recorded under the
+// principal's name and a refused one as acl_denied.
+func TestAssignAudited(t *testing.T) {
+	ctx := context.Background()
+	audit := memory.NewAudit()
+	f := newTwoCounties(t, func(c *dispatch.Config) { c.Auditor = audit })
+	if _, err := f.svc.Assign(ctx, dispA, f.incA.ID, "N01"); err == nil {
+		t.Fatal("a county dispatcher sent another county's unit")
+	}
+	a, err := f.svc.Assign(ctx, dispA, f.incA.ID, "U01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.By != dispA.Name {
+		t.Errorf("assignment by %q, want %q", a.By, dispA.Name)
+	}
+	log, err := audit.AuditLog(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Subject)
+	}
+	want := []string{
+		"system incident_create " + f.incA.ID,
+		"system incident_create " + f.incB.ID,
+		"disp-a acl_denied " + f.incA.ID,
+		"disp-a assign " + f.incA.ID,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log:\n%q\nwant\n%q", got, want)
+	}
+	if err := dispatch.VerifyAudit(log); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
@@ -14,36 +15,47 @@ import (
 // decode reads one JSON object from the body into v. Bodies over limit,
 // unknown fields (they signal a client bug: a misspelt field would
 // otherwise be silently ignored), wrong types and trailing data are
-// invalid requests; nothing is applied.
+// invalid requests, each with its reason; nothing is applied.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
+	reject := func(reason, format string, args ...any) error {
+		return &rejection{reason: reason, err: dispatch.Errorf(dispatch.CodeInvalid, format, args...)}
+	}
+	tooLarge := func() error {
+		return &rejection{reason: reasonTooLarge, status: http.StatusRequestEntityTooLarge, err: dispatch.Errorf(dispatch.CodeInvalid, "request body is over %d bytes", limit)}
+	}
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			return &httpError{status: http.StatusRequestEntityTooLarge, err: dispatch.Errorf(dispatch.CodeInvalid, "request body is over %d bytes", limit)}
+			return tooLarge()
 		case errors.As(err, &syntax):
-			return dispatch.Errorf(dispatch.CodeInvalid, "malformed JSON at byte %d", syntax.Offset)
+			return reject(reasonMalformed, "malformed JSON at byte %d", syntax.Offset)
 		case errors.As(err, &typ):
-			return dispatch.Errorf(dispatch.CodeInvalid, "field %q: want a %s, got a JSON %s", typ.Field, typ.Type, typ.Value)
+			if typ.Field == "" {
+				return reject(reasonWrongType, "want a JSON object, got a JSON %s", typ.Value)
+			}
+			return reject(reasonWrongType, "field %q: want a %s, got a JSON %s", typ.Field, typ.Type, typ.Value)
 		case errors.Is(err, io.EOF):
-			return dispatch.Errorf(dispatch.CodeInvalid, "empty request body: want a JSON object")
+			return reject(reasonMalformed, "empty request body: want a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return dispatch.Errorf(dispatch.CodeInvalid, "truncated JSON body")
+			return reject(reasonMalformed, "truncated JSON body")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return reject(reasonUnknownField, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		default:
-			return dispatch.Errorf(dispatch.CodeInvalid, "bad JSON body: %v", err)
+			return reject(reasonMalformed, "bad JSON body: %v", err)
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &httpError{status: http.StatusRequestEntityTooLarge, err: dispatch.Errorf(dispatch.CodeInvalid, "request body is over %d bytes", limit)}
+			return tooLarge()
 		}
-		return dispatch.Errorf(dispatch.CodeInvalid, "trailing data after the JSON object")
+		return reject(reasonMalformed, "trailing data after the JSON object")
 	}
 	return nil
 }

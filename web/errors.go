@@ -3,21 +3,33 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 )
 
-// httpError carries a status that is not implied by a domain code, such
-// as 413 for an oversized body.
-type httpError struct {
+// Reasons a request is rejected, the label of lifeline_http_rejected_total.
+const (
+	reasonTooLarge     = "too_large"
+	reasonMalformed    = "malformed"
+	reasonUnknownField = "unknown_field"
+	reasonWrongType    = "wrong_type"
+	reasonUnauthorized = "unauthorized"
+	reasonForbidden    = "forbidden"
+)
+
+var rejectReasons = []string{reasonTooLarge, reasonMalformed, reasonUnknownField, reasonWrongType, reasonUnauthorized, reasonForbidden}
+
+// rejection is a request body refused by decode: why (a metric label) and,
+// where the domain code does not imply it, the HTTP status (413).
+type rejection struct {
+	reason string
 	status int
 	err    *dispatch.Error
 }
 
-func (e *httpError) Error() string { return e.err.Error() }
-func (e *httpError) Unwrap() error { return e.err }
+func (e *rejection) Error() string { return e.err.Error() }
+func (e *rejection) Unwrap() error { return e.err }
 
 var codeStatus = map[string]int{
 	dispatch.CodeInvalid:      http.StatusBadRequest,
@@ -30,17 +42,31 @@ var codeStatus = map[string]int{
 }
 
 // Error writes err as the contract's error body with its HTTP status. It
-// is the one place where domain errors become statuses. Internal errors
-// are logged here and never shown to the client.
-func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// is the one place where domain errors become statuses, and where refused
+// requests are counted. Internal errors are logged here and never shown
+// to the client.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := dispatch.ErrorCode(err), dispatch.ErrorMessage(err)
 	status := codeStatus[code]
-	var he *httpError
-	if errors.As(err, &he) {
-		status = he.status
+	reason := ""
+	var rj *rejection
+	if errors.As(err, &rj) {
+		reason = rj.reason
+		if rj.status != 0 {
+			status = rj.status
+		}
 	}
-	if code == dispatch.CodeInternal {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	switch code {
+	case dispatch.CodeUnauthorized:
+		reason = reasonUnauthorized
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lifeline"`)
+	case dispatch.CodeForbidden:
+		reason = reasonForbidden
+	case dispatch.CodeInternal:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if reason != "" {
+		s.rejected.WithLabelValues(reason).Inc()
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

@@ -3,9 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +22,9 @@ const (
 	// sendBuffer is how many events may queue for one console before it
 	// is dropped as too slow; it reconnects and gets a fresh snapshot.
 	sendBuffer = 1024
+	// recheckPeriod is how often a live feed checks that its session
+	// still holds, so that a feed ends with its session.
+	recheckPeriod = time.Minute
 )
 
 // snapshot is the first message on /api/v1/live.
@@ -53,10 +54,11 @@ type hub struct {
 
 	clients prometheus.Gauge
 	dropped prometheus.Counter
+	recheck time.Duration // how often a feed's session is checked again
 }
 
 func newHub(s *Server, reg prometheus.Registerer) *hub {
-	h := &hub{s: s, conns: map[*websocket.Conn]context.CancelFunc{}}
+	h := &hub{s: s, conns: map[*websocket.Conn]context.CancelFunc{}, recheck: recheckPeriod}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 16 << 10,
@@ -73,27 +75,18 @@ func newHub(s *Server, reg prometheus.Registerer) *hub {
 // checkOrigin allows clients that send no Origin (not browsers), the
 // server's own origin, and the configured ones. Any other browser page is
 // refused, so that no website can open a console in a dispatcher's browser.
-func (h *hub) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.Contains(h.s.cfg.AllowedOrigins, origin)
-}
+func (h *hub) checkOrigin(r *http.Request) bool { return h.s.sameOrigin(r, false) }
 
-func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
-	scope, err := h.s.scope(r)
+// serve upgrades a signed-in request to the live feed. The feed's scope
+// is the principal's jurisdiction; ?jurisdiction= may narrow it, never
+// widen it.
+func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	scope, err := h.s.cfg.Dispatch.Scope(p, r.URL.Query().Get("jurisdiction"))
 	if err != nil {
-		Error(w, r, h.s.log, err)
+		h.s.Error(w, r, err)
 		return
 	}
+	token, _, _ := credentials(r) // authed has checked it
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client
@@ -121,12 +114,27 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 			cancel()
 			conn.Close()
 		}()
-		h.run(ctx, conn, scope)
+		h.run(ctx, conn, feed{p: p, token: token, scope: scope})
 	}()
 }
 
-// run feeds one console until it goes, is too slow, or the server stops.
-func (h *hub) run(ctx context.Context, conn *websocket.Conn, scope string) {
+// feed is who a console is for and what it may see.
+type feed struct {
+	p     dispatch.Principal
+	token string
+	scope string // "" only for an administrator of the whole area
+}
+
+// Close codes the console acts on: sign in again, or reconnect for a
+// feed that fits changed permissions.
+const (
+	closeSessionEnded = 4401
+	closeAccessChange = 4409
+)
+
+// run feeds one console until it goes, is too slow, its session ends, or
+// the server stops.
+func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 	// Subscribe before the snapshot so nothing between them is lost; an
 	// event already in the snapshot may come again, which is harmless.
 	sub := h.s.cfg.Events.Subscribe(sendBuffer)
@@ -145,7 +153,7 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, scope string) {
 		}
 	}()
 
-	snap, err := h.snapshot(ctx, scope)
+	snap, err := h.snapshot(ctx, f)
 	if err != nil {
 		h.s.log.Error("live snapshot", "err", err)
 		h.closeWith(conn, websocket.CloseInternalServerErr, "snapshot failed")
@@ -156,6 +164,8 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, scope string) {
 	}
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	recheck := time.NewTicker(h.recheck)
+	defer recheck.Stop()
 	area := h.s.cfg.Dispatch.Area()
 	for {
 		select {
@@ -173,13 +183,28 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, scope string) {
 			if err := h.write(conn, heartbeat{Type: "ping", ServerTime: time.Now().UTC()}); err != nil {
 				return
 			}
+		case <-recheck.C:
+			// A feed lasts no longer than its session and its permissions.
+			p, err := h.s.cfg.Access.Authenticate(ctx, f.token)
+			switch {
+			case dispatch.ErrorCode(err) == dispatch.CodeUnauthorized:
+				h.closeWith(conn, closeSessionEnded, "session ended: sign in again")
+				return
+			case err != nil:
+				h.s.log.Warn("live: session recheck failed", "user", f.p.Name, "err", err)
+			case p != f.p:
+				h.closeWith(conn, closeAccessChange, "permissions changed: reconnect")
+				return
+			}
 		case e, ok := <-sub.C:
 			if !ok {
 				h.dropped.Inc()
 				h.closeWith(conn, websocket.CloseTryAgainLater, "too slow: reconnect for a fresh snapshot")
 				return
 			}
-			if scope != "" && e.Jurisdiction != "" && !area.Within(e.Jurisdiction, scope) {
+			// Deny by default: an event without a jurisdiction goes only
+			// to a console of the whole area.
+			if f.scope != "" && (e.Jurisdiction == "" || !area.Within(e.Jurisdiction, f.scope)) {
 				continue
 			}
 			if err := h.write(conn, e); err != nil {
@@ -189,26 +214,32 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, scope string) {
 	}
 }
 
-func (h *hub) snapshot(ctx context.Context, scope string) (snapshot, error) {
+func (h *hub) snapshot(ctx context.Context, f feed) (snapshot, error) {
 	d := h.s.cfg.Dispatch
-	open, err := d.Incidents(ctx, dispatch.IncidentFilter{Scope: scope})
+	open, err := d.Incidents(ctx, f.p, dispatch.IncidentFilter{Scope: f.scope})
 	if err != nil {
 		return snapshot{}, err
 	}
 	open = slices.DeleteFunc(open, func(i *dispatch.Incident) bool {
 		return i.Status == dispatch.IncidentClosed || i.Status == dispatch.IncidentCancelled
 	})
-	active, err := d.ActiveAssignments(ctx)
+	active, err := d.ActiveAssignments(ctx, f.p)
 	if err != nil {
 		return snapshot{}, err
 	}
-	units := d.Units(scope)
-	if scope != "" {
+	units, err := d.Units(f.p, f.scope)
+	if err != nil {
+		return snapshot{}, err
+	}
+	if f.scope != "" {
 		inScope := map[string]bool{}
 		for _, u := range units {
 			inScope[u.ID] = true
 		}
-		active = slices.DeleteFunc(active, func(a *dispatch.Assignment) bool { return !inScope[a.Unit] })
+		for _, i := range open {
+			inScope[i.ID] = true
+		}
+		active = slices.DeleteFunc(active, func(a *dispatch.Assignment) bool { return !inScope[a.Unit] && !inScope[a.Incident] })
 	}
 	if open == nil {
 		open = []*dispatch.Incident{}

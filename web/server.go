@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -21,32 +22,53 @@ import (
 //go:embed static
 var static embed.FS
 
-// Dispatcher is what the web layer needs of the dispatch engine.
+// Dispatcher is what the web layer needs of the dispatch engine. Every
+// call that reads or acts names the principal it is made for; the engine
+// applies the access rules.
 type Dispatcher interface {
 	Area() *dispatch.Area
-	Units(scope string) []dispatch.UnitState
-	Unit(id string) (dispatch.UnitState, error)
-	Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error)
-	CreateIncident(ctx context.Context, n dispatch.NewIncident) (*dispatch.Incident, dispatch.Recommendations, bool, error)
-	Incident(ctx context.Context, id string) (*dispatch.Incident, error)
-	Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*dispatch.Incident, error)
-	Assignments(ctx context.Context, incident string) ([]*dispatch.Assignment, error)
-	ActiveAssignments(ctx context.Context) ([]*dispatch.Assignment, error)
-	Transitions(ctx context.Context, incident string) ([]dispatch.Transition, error)
-	Recommend(ctx context.Context, id string) (dispatch.Recommendations, error)
-	Assign(ctx context.Context, incident, unit, by string) (*dispatch.Assignment, error)
+	Scope(by dispatch.Principal, want string) (string, error)
+	Units(by dispatch.Principal, scope string) ([]dispatch.UnitState, error)
+	Unit(by dispatch.Principal, id string) (dispatch.UnitState, error)
+	Track(ctx context.Context, by dispatch.Principal, unit string, from, to time.Time) ([]telemetry.Fix, error)
+	CreateIncident(ctx context.Context, by dispatch.Principal, n dispatch.NewIncident) (*dispatch.Incident, dispatch.Recommendations, bool, error)
+	Incident(ctx context.Context, by dispatch.Principal, id string) (*dispatch.Incident, error)
+	Incidents(ctx context.Context, by dispatch.Principal, f dispatch.IncidentFilter) ([]*dispatch.Incident, error)
+	Assignments(ctx context.Context, by dispatch.Principal, incident string) ([]*dispatch.Assignment, error)
+	ActiveAssignments(ctx context.Context, by dispatch.Principal) ([]*dispatch.Assignment, error)
+	Transitions(ctx context.Context, by dispatch.Principal, incident string) ([]dispatch.Transition, error)
+	Recommend(ctx context.Context, by dispatch.Principal, id string) (dispatch.Recommendations, error)
+	Assign(ctx context.Context, by dispatch.Principal, incident, unit string) (*dispatch.Assignment, error)
 }
+
+// Access is what the web layer needs of dispatch.Access: sessions, users
+// and unit credentials.
+type Access interface {
+	Login(ctx context.Context, username, password, remote string) (string, dispatch.Session, error)
+	Authenticate(ctx context.Context, token string) (dispatch.Principal, error)
+	Logout(ctx context.Context, token string) error
+	CreateUser(ctx context.Context, by dispatch.Principal, username, password string, role dispatch.Role, jurisdiction string) (*dispatch.User, error)
+	Users(ctx context.Context, by dispatch.Principal) ([]*dispatch.User, error)
+	RotateUnitCredentials(ctx context.Context, by dispatch.Principal, unit string) (string, error)
+}
+
+var _ Access = (*dispatch.Access)(nil)
 
 // Events is where the live websocket takes its deltas from.
 type Events interface {
 	Subscribe(n int) *dispatch.Subscription
 }
 
-// Config holds what a Server is made of.
+// Config holds what a Server is made of. Dispatch, Events and Access are
+// required: every API call but signing in needs a session.
 type Config struct {
 	Addr     string // listen address, e.g. ":8080"
 	Dispatch Dispatcher
 	Events   Events
+	Access   Access
+	// TLS, when set, makes the server speak HTTPS only (it must hold a
+	// certificate); session cookies are then marked Secure.
+	TLS *tls.Config
 	// AreaGeoJSON is the area file served at /api/v1/area (the console's
 	// offline basemap).
 	AreaGeoJSON []byte
@@ -57,21 +79,23 @@ type Config struct {
 	Registry prometheus.Registerer // where the web layer's own metrics go; may be nil
 	// MaxBody is the largest request body accepted; default 64 KiB.
 	MaxBody int64
-	// AllowedOrigins are extra browser origins allowed on the websocket
-	// besides the server's own (e.g. "https://city-ems.example").
+	// AllowedOrigins are extra browser origins allowed besides the
+	// server's own (e.g. "https://city-ems.example"), on the websocket and
+	// for cookie-authenticated requests that change something.
 	AllowedOrigins []string
 	Logger         *slog.Logger
 }
 
 // Server serves the API, the live websocket and the console.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	ln   net.Listener
-	srv  *http.Server
-	hub  *hub
-	mux  *http.ServeMux
-	done chan struct{}
+	cfg      Config
+	log      *slog.Logger
+	rejected *prometheus.CounterVec
+	ln       net.Listener
+	srv      *http.Server
+	hub      *hub
+	mux      *http.ServeMux
+	done     chan struct{}
 }
 
 // New listens on cfg.Addr at once, so that a port already in use is
@@ -83,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Dispatch == nil || cfg.Events == nil || cfg.Access == nil {
+		return nil, fmt.Errorf("http: Dispatch, Events and Access are required")
+	}
+	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil && cfg.TLS.GetConfigForClient == nil {
+		return nil, fmt.Errorf("http: the TLS configuration holds no certificate")
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -91,6 +121,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "web"), ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeline_http_rejected_total",
+		Help: "HTTP requests refused, by reason: too_large, malformed, unknown_field, wrong_type, unauthorized, forbidden.",
+	}, []string{"reason"})
+	for _, r := range rejectReasons {
+		s.rejected.WithLabelValues(r)
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.rejected)
+	}
 	s.hub = newHub(s, cfg.Registry)
 	s.routes()
 	s.srv = &http.Server{
@@ -100,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS != nil {
+		s.srv.TLSConfig = cfg.TLS.Clone()
 	}
 	// net/http's Shutdown does not close hijacked connections: the hub does.
 	s.srv.RegisterOnShutdown(s.hub.shutdown)
@@ -112,11 +155,18 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Handler returns the server's routes, for tests.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Run serves until ctx is done, then shuts down gracefully: in-flight
-// requests get up to 5 s, websockets are closed with "going away".
+// Run serves (HTTPS when Config.TLS is set) until ctx is done, then shuts
+// down gracefully: in-flight requests get up to 5 s, websockets are closed
+// with "going away".
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() {
+		if s.srv.TLSConfig != nil {
+			errc <- s.srv.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.srv.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
@@ -132,6 +182,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) routes() {
 	m := s.mux
+	// Open: health, metrics, signing in, and the console's files (it
+	// must load to show its sign-in form).
 	m.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -139,20 +191,29 @@ func (s *Server) routes() {
 	if s.cfg.Metrics != nil {
 		m.Handle("GET /metrics", s.cfg.Metrics)
 	}
-	m.HandleFunc("GET /api/v1/area", s.area)
-	m.HandleFunc("GET /api/v1/units", s.units)
-	m.HandleFunc("GET /api/v1/units/{id}", s.unit)
-	m.HandleFunc("GET /api/v1/units/{id}/track", s.track)
-	m.HandleFunc("POST /api/v1/incidents", s.createIncident)
-	m.HandleFunc("GET /api/v1/incidents", s.incidents)
-	m.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
-	m.HandleFunc("GET /api/v1/incidents/{id}/recommendations", s.recommendations)
-	m.HandleFunc("POST /api/v1/incidents/{id}/assignments", s.assign)
-	m.HandleFunc("GET /api/v1/hospitals", s.hospitals)
-	m.HandleFunc("GET /api/v1/live", s.hub.serve)
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	m.HandleFunc("POST /api/v1/sessions", s.login)
+
+	// Everything else under /api/ needs a session (deny by default).
+	a := s.authed
+	m.HandleFunc("DELETE /api/v1/sessions", a(s.logout))
+	m.HandleFunc("GET /api/v1/me", a(s.me))
+	m.HandleFunc("POST /api/v1/users", a(s.createUser))
+	m.HandleFunc("GET /api/v1/users", a(s.users))
+	m.HandleFunc("POST /api/v1/units/{id}/credentials", a(s.unitCredentials))
+	m.HandleFunc("GET /api/v1/area", a(s.area))
+	m.HandleFunc("GET /api/v1/units", a(s.units))
+	m.HandleFunc("GET /api/v1/units/{id}", a(s.unit))
+	m.HandleFunc("GET /api/v1/units/{id}/track", a(s.track))
+	m.HandleFunc("POST /api/v1/incidents", a(s.createIncident))
+	m.HandleFunc("GET /api/v1/incidents", a(s.incidents))
+	m.HandleFunc("GET /api/v1/incidents/{id}", a(s.incident))
+	m.HandleFunc("GET /api/v1/incidents/{id}/recommendations", a(s.recommendations))
+	m.HandleFunc("POST /api/v1/incidents/{id}/assignments", a(s.assign))
+	m.HandleFunc("GET /api/v1/hospitals", a(s.hospitals))
+	m.HandleFunc("GET /api/v1/live", a(s.hub.serve))
+	m.HandleFunc("/api/", a(func(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+	}))
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -164,8 +225,12 @@ func (s *Server) routes() {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Cache-Control", "no-cache")
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
+		// No other site may frame the console (a hidden assign button).
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		files.ServeHTTP(w, r)
 	}))
 }
@@ -175,44 +240,32 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
-			Error(w, r, s.log, dispatch.Errorf(dispatch.CodeUnavailable, "not ready: %v", err))
+			s.Error(w, r, dispatch.Errorf(dispatch.CodeUnavailable, "not ready: %v", err))
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (s *Server) area(w http.ResponseWriter, r *http.Request) {
+func (s *Server) area(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
 	w.Header().Set("Content-Type", "application/geo+json")
-	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Cache-Control", "private, no-cache")
 	_, _ = w.Write(s.cfg.AreaGeoJSON)
 }
 
-// scope reads ?jurisdiction= and checks it names a jurisdiction.
-func (s *Server) scope(r *http.Request) (string, error) {
-	j := r.URL.Query().Get("jurisdiction")
-	if j == "" {
-		return "", nil
-	}
-	if _, ok := s.cfg.Dispatch.Area().Jurisdiction(j); !ok {
-		return "", dispatch.Errorf(dispatch.CodeInvalid, "jurisdiction %q is not in the area", j)
-	}
-	return j, nil
-}
-
-func (s *Server) units(w http.ResponseWriter, r *http.Request) {
-	scope, err := s.scope(r)
+func (s *Server) units(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	units, err := s.cfg.Dispatch.Units(p, r.URL.Query().Get("jurisdiction"))
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"units": s.cfg.Dispatch.Units(scope)})
+	writeJSON(w, http.StatusOK, map[string]any{"units": units})
 }
 
-func (s *Server) unit(w http.ResponseWriter, r *http.Request) {
-	u, err := s.cfg.Dispatch.Unit(r.PathValue("id"))
+func (s *Server) unit(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	u, err := s.cfg.Dispatch.Unit(p, r.PathValue("id"))
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -228,23 +281,23 @@ type trackFix struct {
 	Heading  float64   `json:"heading"`
 }
 
-func (s *Server) track(w http.ResponseWriter, r *http.Request) {
+func (s *Server) track(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
 	q := r.URL.Query()
 	now := time.Now().UTC()
 	to, err := parseTime("to", q.Get("to"), now)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	from, err := parseTime("from", q.Get("from"), to.Add(-time.Hour))
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	id := r.PathValue("id")
-	fixes, err := s.cfg.Dispatch.Track(r.Context(), id, from, to)
+	fixes, err := s.cfg.Dispatch.Track(r.Context(), p, id, from, to)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	out := make([]trackFix, len(fixes))
@@ -262,15 +315,15 @@ type incidentView struct {
 	Transitions     []dispatch.Transition     `json:"transitions,omitempty"`
 }
 
-func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createIncident(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
 	var n dispatch.NewIncident
 	if err := decode(w, r, s.cfg.MaxBody, &n); err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
-	inc, recs, created, err := s.cfg.Dispatch.CreateIncident(r.Context(), n)
+	inc, recs, created, err := s.cfg.Dispatch.CreateIncident(r.Context(), p, n)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -281,28 +334,23 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, incidentView{Incident: inc, Recommendations: &recs})
 }
 
-func (s *Server) incidents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) incidents(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
 	q := r.URL.Query()
-	scope, err := s.scope(r)
-	if err != nil {
-		Error(w, r, s.log, err)
-		return
-	}
 	status := dispatch.IncidentStatus(q.Get("status"))
 	switch status {
 	case "", dispatch.IncidentOpen, dispatch.IncidentAssigned, dispatch.IncidentClosed, dispatch.IncidentCancelled:
 	default:
-		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeInvalid, "status=%q: want open, assigned, closed or cancelled", status))
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, "status=%q: want open, assigned, closed or cancelled", status))
 		return
 	}
 	limit, err := parseLimit(q.Get("limit"))
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
-	list, err := s.cfg.Dispatch.Incidents(r.Context(), dispatch.IncidentFilter{Status: status, Scope: scope, Limit: limit})
+	list, err := s.cfg.Dispatch.Incidents(r.Context(), p, dispatch.IncidentFilter{Status: status, Scope: q.Get("jurisdiction"), Limit: limit})
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	if list == nil {
@@ -311,30 +359,30 @@ func (s *Server) incidents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
 }
 
-func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
+func (s *Server) incident(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
 	ctx, id := r.Context(), r.PathValue("id")
-	inc, err := s.cfg.Dispatch.Incident(ctx, id)
+	inc, err := s.cfg.Dispatch.Incident(ctx, p, id)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
-	as, err := s.cfg.Dispatch.Assignments(ctx, id)
+	as, err := s.cfg.Dispatch.Assignments(ctx, p, id)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
-	ts, err := s.cfg.Dispatch.Transitions(ctx, id)
+	ts, err := s.cfg.Dispatch.Transitions(ctx, p, id)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts})
 }
 
-func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.cfg.Dispatch.Recommend(r.Context(), r.PathValue("id"))
+func (s *Server) recommendations(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	recs, err := s.cfg.Dispatch.Recommend(r.Context(), p, r.PathValue("id"))
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, recs)
@@ -344,20 +392,19 @@ type assignRequest struct {
 	Unit string `json:"unit"`
 }
 
-func (s *Server) assign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) assign(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
 	var req assignRequest
 	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	if req.Unit == "" {
-		Error(w, r, s.log, dispatch.Errorf(dispatch.CodeInvalid, `field "unit" is required`))
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `field "unit" is required`))
 		return
 	}
-	// Until identities land (the security issue), assignments are by "console".
-	a, err := s.cfg.Dispatch.Assign(r.Context(), r.PathValue("id"), req.Unit, "console")
+	a, err := s.cfg.Dispatch.Assign(r.Context(), p, r.PathValue("id"), req.Unit)
 	if err != nil {
-		Error(w, r, s.log, err)
+		s.Error(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/incidents/"+a.Incident)
@@ -375,13 +422,15 @@ type hospitalView struct {
 	Illustrative bool              `json:"illustrative,omitempty"`
 }
 
-func (s *Server) hospitals(w http.ResponseWriter, r *http.Request) {
-	scope, err := s.scope(r)
-	if err != nil {
-		Error(w, r, s.log, err)
+// hospitals lists the destinations of the whole area (a crew may take a
+// patient across a county line), narrowed by ?jurisdiction=.
+func (s *Server) hospitals(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
+	area := s.cfg.Dispatch.Area()
+	scope := r.URL.Query().Get("jurisdiction")
+	if _, ok := area.Jurisdiction(scope); scope != "" && !ok {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, "jurisdiction %q is not in the area", scope))
 		return
 	}
-	area := s.cfg.Dispatch.Area()
 	out := []hospitalView{}
 	for _, h := range area.Hospitals {
 		if scope != "" && !area.Within(h.Jurisdiction, scope) {

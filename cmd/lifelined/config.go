@@ -29,6 +29,9 @@ type Config struct {
 	Shared string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// AdminPassword is the first administrator's password, from
+	// LIFELINE_ADMIN_PASSWORD only (never a flag: flags show in ps).
+	AdminPassword string
 }
 
 // DefaultConfig returns the embedded default of contract v1.
@@ -72,6 +75,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	if bad != nil {
 		return bad
 	}
+	c.AdminPassword, _ = lookup(getenv, "LIFELINE_ADMIN_PASSWORD")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
 )
 
 // chromium starts a real headless Chromium. A missing browser fails the
@@ -55,6 +57,10 @@ func TestConsole(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(m.url("/")),
+		chromedp.WaitVisible(css(`#login-form`)),
+		chromedp.SetValue(css(`#login-username`), "admin"),
+		chromedp.SetValue(css(`#login-password`), testAdminPassword),
+		chromedp.Click(css(`#login-submit`)),
 		chromedp.WaitVisible(css(`#conn.live`)),
 	); err != nil {
 		t.Fatalf("console did not go live: %v", err)
@@ -116,7 +122,7 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("assign in the console: %v", err)
 	}
 	waitFor(t, 10*time.Second, "the assignment on the server", func() bool {
-		u, err := m.Service.Unit(unit)
+		u, err := m.Service.Unit(dispatch.System, unit)
 		return err == nil && u.Status != "available"
 	})
 	result, _ := chromedp.Run(ctx, chromedp.Text(css(`#assign-result`)))

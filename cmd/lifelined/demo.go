@@ -68,6 +68,9 @@ func (d *demo) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// demoDispatcher is who takes and assigns the simulated calls.
+var demoDispatcher = dispatch.Principal{Name: "demo", Role: dispatch.RoleAdmin}
+
 var demoCategories = []dispatch.Category{
 	dispatch.CatChestPain, dispatch.CatStroke, dispatch.CatTrauma, dispatch.CatTrauma,
 	dispatch.CatMaternal, dispatch.CatNeonatal, dispatch.CatOther, dispatch.CatOther,
@@ -103,7 +106,7 @@ func (d *demo) call(ctx context.Context, n int) {
 		}
 		loc = st.Location
 	}
-	inc, recs, _, err := d.svc.CreateIncident(ctx, dispatch.NewIncident{
+	inc, recs, _, err := d.svc.CreateIncident(ctx, demoDispatcher, dispatch.NewIncident{
 		Location: dispatch.LatLon{Lat: loc.Lat(), Lon: loc.Lon()},
 		Address:  fmt.Sprintf("演示呼叫 demo call %d near %s", n, st.Name),
 		Priority: dispatch.Priority(1 + d.rng.IntN(3)),
@@ -115,7 +118,7 @@ func (d *demo) call(ctx context.Context, n int) {
 		return
 	}
 	for _, c := range recs.Candidates {
-		if _, err := d.svc.Assign(ctx, inc.ID, c.Unit, "demo"); err == nil {
+		if _, err := d.svc.Assign(ctx, demoDispatcher, inc.ID, c.Unit); err == nil {
 			return
 		}
 	}

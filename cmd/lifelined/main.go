@@ -88,6 +88,7 @@ type Main struct {
 
 	Area     *dispatch.Area
 	Service  *dispatch.Service
+	Access   *dispatch.Access
 	Registry *prometheus.Registry
 
 	broker   *mqtt.Broker
@@ -154,10 +155,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}), log)
 	bus := dispatch.NewBus()
 	history := memory.NewTracks(20000)
+	audit := memory.NewAudit()
+	m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: memory.NewUsers(), Auditor: audit, Area: m.Area, Logger: log})
+	if err != nil {
+		m.closeBroker()
+		return err
+	}
 	m.Service, err = dispatch.NewService(ctx, dispatch.Config{
-		Area: m.Area, Store: memory.NewStore(), Tracks: history,
+		Area: m.Area, Store: memory.NewStore(), Tracks: history, Auditor: audit,
 		Events: bus, Commands: m.ingester, Logger: log,
 	})
+	if err == nil {
+		err = m.bootstrap(ctx)
+	}
 	if err != nil {
 		m.closeBroker()
 		return err
@@ -166,7 +176,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	pipeline = telemetry.NewPipeline(m.Service, telemetry.NewValidator(telemetry.DefaultLimits, nil), sink, telemetry.NewMetrics(m.Registry), log, nil)
 
 	m.web, err = web.New(web.Config{
-		Addr: c.HTTP, Dispatch: m.Service, Events: bus, AreaGeoJSON: areaJSON,
+		Addr: c.HTTP, Dispatch: m.Service, Events: bus, AreaGeoJSON: areaJSON, Access: m.Access,
 		Ready:    m.ready,
 		Metrics:  promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}),
 		Registry: m.Registry, Logger: log,
@@ -192,6 +202,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		done := make(chan error, 1)
 		go func() { done <- d.Run(dctx) }()
 		m.stopDemo = func() error { cancel(); return <-done }
+	}
+	return nil
+}
+
+// bootstrap creates the first administrator: with LIFELINE_ADMIN_PASSWORD
+// when set, otherwise with a one-time password printed once, here.
+func (m *Main) bootstrap(ctx context.Context) error {
+	once, err := m.Access.Bootstrap(ctx, m.Config.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("create the first administrator: %w", err)
+	}
+	if once != "" {
+		m.Logger.Warn("first start: created user admin with a one-time password; sign in and keep it safe, it is not shown again",
+			"username", "admin", "password", once)
 	}
 	return nil
 }

@@ -31,10 +31,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startMain runs the real server on free loopback ports.
-func startMain(tb testing.TB, mutate func(*Config)) *Main {
+// testAdminPassword is the first administrator's password in tests.
+const testAdminPassword = "test-admin-password-1"
+
+// server is a running Main and an administrator's token for its API.
+type server struct {
+	*Main
+	token string
+}
+
+// startMain runs the real server on free loopback ports and signs in as admin.
+func startMain(tb testing.TB, mutate func(*Config)) *server {
 	tb.Helper()
 	m := NewMain()
+	m.Config.AdminPassword = testAdminPassword
 	m.Config.HTTP = "127.0.0.1:0"
 	m.Config.MQTTListen = "127.0.0.1:0"
 	m.Config.DataDir = tb.TempDir()
@@ -58,10 +68,28 @@ func startMain(tb testing.TB, mutate func(*Config)) *Main {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return m
+	s := &server{Main: m}
+	s.token = s.login(tb, "admin", testAdminPassword)
+	return s
 }
 
 func (m *Main) url(path string) string { return "http://" + m.HTTPAddr().String() + path }
+
+// login signs in and returns the bearer token.
+func (s *server) login(tb testing.TB, user, password string) string {
+	tb.Helper()
+	var out struct{ Token string }
+	if code := doJSON(tb, "", "POST", s.url("/api/v1/sessions"), map[string]string{"username": user, "password": password}, &out); code != http.StatusCreated || out.Token == "" {
+		tb.Fatalf("sign in as %s: %d", user, code)
+	}
+	return out.Token
+}
+
+// do calls the API as the administrator.
+func (s *server) do(tb testing.TB, method, path string, body, out any) int {
+	tb.Helper()
+	return doJSON(tb, s.token, method, s.url(path), body, out)
+}
 
 func waitFor(tb testing.TB, d time.Duration, what string, ok func() bool) {
 	tb.Helper()
@@ -127,9 +155,9 @@ type console struct {
 	msgs []map[string]json.RawMessage
 }
 
-func dialConsole(tb testing.TB, m *Main) *console {
+func dialConsole(tb testing.TB, s *server) *console {
 	tb.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+m.HTTPAddr().String()+"/api/v1/live", nil)
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+s.HTTPAddr().String()+"/api/v1/live", http.Header{"Authorization": {"Bearer " + s.token}})
 	if err != nil {
 		tb.Fatalf("dial live: %v (%v)", err, resp)
 	}
@@ -181,7 +209,7 @@ func (c *console) first() string {
 	return typ
 }
 
-func doJSON(tb testing.TB, method, url string, body any, out any) int {
+func doJSON(tb testing.TB, token, method, url string, body any, out any) int {
 	tb.Helper()
 	var r io.Reader
 	if body != nil {
@@ -190,6 +218,9 @@ func doJSON(tb testing.TB, method, url string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, url, r)
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, url, err)
@@ -251,7 +282,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("bad input moved the unit: seq %d -> %d", before.Position.Seq, after.Position.Seq)
 	}
 	pos[units[0].ID] = good
-	if code := doJSON(t, "GET", m.url("/api/v1/units/NOT-A-UNIT"), nil, nil); code != http.StatusNotFound {
+	if code := m.do(t, "GET", "/api/v1/units/NOT-A-UNIT", nil, nil); code != http.StatusNotFound {
 		t.Fatalf("unknown unit became known: %d", code)
 	}
 	metrics := get(t, m.url("/metrics"))
@@ -270,10 +301,10 @@ func TestEndToEnd(t *testing.T) {
 		Recommendations dispatch.Recommendations `json:"recommendations"`
 	}
 	call := map[string]any{"location": map[string]float64{"lat": pos[busy].Lat(), "lon": pos[busy].Lon()}, "priority": 2, "category": "trauma", "address": "first"}
-	if code := doJSON(t, "POST", m.url("/api/v1/incidents"), call, &first); code != http.StatusCreated {
+	if code := m.do(t, "POST", "/api/v1/incidents", call, &first); code != http.StatusCreated {
 		t.Fatalf("create incident: %d", code)
 	}
-	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+first.ID+"/assignments"), map[string]string{"unit": busy}, nil); code != http.StatusCreated {
+	if code := m.do(t, "POST", "/api/v1/incidents/"+first.ID+"/assignments", map[string]string{"unit": busy}, nil); code != http.StatusCreated {
 		t.Fatalf("assign %s: %d", busy, code)
 	}
 
@@ -286,7 +317,7 @@ func TestEndToEnd(t *testing.T) {
 		Recommendations dispatch.Recommendations `json:"recommendations"`
 	}
 	call = map[string]any{"location": map[string]float64{"lat": loc.Lat(), "lon": loc.Lon()}, "priority": 1, "category": "chest_pain", "address": "富世镇 test"}
-	if code := doJSON(t, "POST", m.url("/api/v1/incidents"), call, &inc); code != http.StatusCreated {
+	if code := m.do(t, "POST", "/api/v1/incidents", call, &inc); code != http.StatusCreated {
 		t.Fatalf("create incident: %d", code)
 	}
 	if inc.Jurisdiction != "510322" || inc.Zone != "urban" || inc.RadiusM != 5000 {
@@ -324,7 +355,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var a dispatch.Assignment
-	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+inc.ID+"/assignments"), map[string]string{"unit": nearest}, &a); code != http.StatusCreated {
+	if code := m.do(t, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", map[string]string{"unit": nearest}, &a); code != http.StatusCreated {
 		t.Fatalf("assign: %d", code)
 	}
 	select {
@@ -342,7 +373,7 @@ func TestEndToEnd(t *testing.T) {
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	if code := doJSON(t, "POST", m.url("/api/v1/incidents/"+inc.ID+"/assignments"), map[string]string{"unit": nearest}, &e); code != http.StatusConflict || e.Error.Code != "conflict" {
+	if code := m.do(t, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", map[string]string{"unit": nearest}, &e); code != http.StatusConflict || e.Error.Code != "conflict" {
 		t.Fatalf("second assign: %d %+v, want 409 conflict", code, e)
 	}
 
@@ -352,10 +383,10 @@ func TestEndToEnd(t *testing.T) {
 	waitFor(t, 2*time.Second, "en_route", func() bool { return getUnit(t, m, nearest).Status == dispatch.EnRoute })
 }
 
-func getUnit(tb testing.TB, m *Main, id string) dispatch.UnitState {
+func getUnit(tb testing.TB, m *server, id string) dispatch.UnitState {
 	tb.Helper()
 	var u dispatch.UnitState
-	if code := doJSON(tb, "GET", m.url("/api/v1/units/"+id), nil, &u); code != http.StatusOK {
+	if code := m.do(tb, "GET", "/api/v1/units/"+id, nil, &u); code != http.StatusOK {
 		tb.Fatalf("GET unit %s: %d", id, code)
 	}
 	return u
@@ -400,6 +431,7 @@ func TestHTTPBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, m.url(tt.path), strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+m.token)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -417,7 +449,7 @@ func TestHTTPBadInput(t *testing.T) {
 		})
 	}
 	var list struct{ Incidents []json.RawMessage }
-	doJSON(t, "GET", m.url("/api/v1/incidents"), nil, &list)
+	m.do(t, "GET", "/api/v1/incidents", nil, &list)
 	if len(list.Incidents) != 0 {
 		t.Fatalf("bad requests stored %d incidents", len(list.Incidents))
 	}
@@ -478,7 +510,7 @@ func TestDemoMoves(t *testing.T) {
 	first := map[string]dispatch.Position{}
 	moved := func() bool {
 		var body struct{ Units []dispatch.UnitState }
-		doJSON(t, "GET", m.url("/api/v1/units"), nil, &body)
+		m.do(t, "GET", "/api/v1/units", nil, &body)
 		n := 0
 		for _, u := range body.Units {
 			if u.Position == nil {
@@ -498,10 +530,10 @@ func TestDemoMoves(t *testing.T) {
 	waitFor(t, 30*time.Second, "three demo units moving", moved)
 	waitFor(t, 30*time.Second, "a demo call assigned", func() bool {
 		var body struct{ Incidents []dispatch.Incident }
-		doJSON(t, "GET", m.url("/api/v1/incidents?status=assigned"), nil, &body)
+		m.do(t, "GET", "/api/v1/incidents?status=assigned", nil, &body)
 		return len(body.Incidents) > 0
 	})
-	if units := m.Service.Units(""); len(units) != 18 {
+	if units, _ := m.Service.Units(dispatch.System, ""); len(units) != 18 {
 		t.Fatalf("demo has %d units, want 18", len(units))
 	}
 }

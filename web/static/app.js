@@ -1,6 +1,7 @@
 // Lifeline dispatcher console: an offline map of the area, live units and calls
 // from the /api/v1/live websocket, a call form, and ranked recommendations with
 // one-click assign. Plain ES2020, no build step; Leaflet is the only dependency.
+// Signing in sets an HttpOnly session cookie: the script never holds the token.
 "use strict";
 
 (() => {
@@ -30,9 +31,12 @@
     maternal: "危重孕产妇救治中心", neonatal: "危重新生儿救治中心",
   };
   const ZONE = { urban: "城区 urban", rural: "农村 rural" };
+  const ROLE = { dispatcher: "调度员 dispatcher", city: "市级 city", integrator: "接口 integrator", admin: "管理员 admin" };
   const PRIORITY_COLOUR = { 1: "#c62828", 2: "#ef6c00", 3: "#1565c0", 4: "#607d8b" };
 
-  const scope = new URLSearchParams(location.search).get("jurisdiction") || "";
+  // The console's scope: ?jurisdiction= narrows the signed-in user's own.
+  const urlScope = new URLSearchParams(location.search).get("jurisdiction") || "";
+  let scope = urlScope;
 
   // ---- small helpers ----
   const $ = (sel) => document.querySelector(sel);
@@ -95,7 +99,10 @@
     }
   }
 
-  async function api(method, path, body) {
+  // api calls the HTTP API with the session cookie. A 401 means the session
+  // is gone: the sign-in form is shown (unless signIn, for the calls that
+  // sign in and check the session themselves).
+  async function api(method, path, body, { signIn = false } = {}) {
     let res;
     try {
       res = await fetch(path, {
@@ -112,10 +119,97 @@
     try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
     if (!res.ok) {
       const err = data && data.error;
-      throw new APIError(res.status, (err && err.code) || `http_${res.status}`,
+      const e = new APIError(res.status, (err && err.code) || `http_${res.status}`,
         (err && err.message) || `HTTP ${res.status} ${res.statusText}`);
+      if (res.status === 401 && !signIn) sessionLost(`请重新登录 Please sign in again: ${e.message}`);
+      throw e;
     }
     return data;
+  }
+
+  // ---- the session ----
+  const session = { user: null }; // who is signed in: {username, role, jurisdiction, jurisdiction_name}
+
+  function showLogin(msg) {
+    $("#login").hidden = false;
+    const err = $("#login-error");
+    err.textContent = msg || "";
+    err.hidden = !msg;
+    $("#login-username").focus();
+  }
+
+  function signedIn(me) {
+    session.user = me;
+    scope = urlScope || me.jurisdiction || "";
+    focusFitted = false;
+    const who = $("#whoami");
+    const jur = me.jurisdiction ? `${me.jurisdiction_name || ""} ${me.jurisdiction}`.trim() : "全域 whole area";
+    who.textContent = `${me.username} · ${label(ROLE, me.role)} · ${jur}`;
+    who.title = who.textContent;
+    who.dataset.user = me.username;
+    who.dataset.role = me.role;
+    who.dataset.jurisdiction = me.jurisdiction || "";
+    $("#session").hidden = false;
+    $("#login").hidden = true;
+    $("#login-error").hidden = true;
+    clearError();
+    feed.backoff = 1000;
+    updateConn();
+    loadArea();
+    connect();
+  }
+
+  // sessionLost stops everything that needs a session and shows the form.
+  function sessionLost(msg) {
+    if (!session.user && !$("#login").hidden) return; // already signed out
+    session.user = null;
+    clearTimeout(feed.retry);
+    clearTimeout(feed.watchdog);
+    const ws = feed.ws;
+    feed.ws = null;
+    feed.live = false;
+    if (ws) ws.close();
+    clearAll();
+    if (area.layer) area.layer.remove();
+    area.layer = null;
+    area.features = [];
+    area.jurisdictions.clear();
+    selected = null;
+    recs = null;
+    $("#recs").replaceChildren(el("p", { class: "empty", text: "选择或新建警情 Select or create a call" }));
+    $("#recs-refresh").hidden = true;
+    $("#assign-result").textContent = "";
+    flush();
+    $("#session").hidden = true;
+    $("#whoami").textContent = "";
+    clearError();
+    updateConn();
+    showLogin(msg);
+  }
+
+  // checkSession asks whether the session still holds (a refused websocket
+  // looks like a network failure to the page); false once signed out.
+  async function checkSession() {
+    try {
+      await api("GET", "/api/v1/me");
+      return true;
+    } catch (e) {
+      return e.status !== 401;
+    }
+  }
+
+  async function start() {
+    try {
+      signedIn(await api("GET", "/api/v1/me", undefined, { signIn: true }));
+    } catch (e) {
+      if (e.status === 401) {
+        showLogin("");
+        updateConn();
+        return;
+      }
+      showError(`服务器不可达 server unreachable: ${e.message}`);
+      setTimeout(start, 5000);
+    }
   }
 
   // ---- the map ----
@@ -212,9 +306,11 @@
   }
 
   async function loadArea() {
+    if (!session.user) return;
     try {
       drawArea(await api("GET", "/api/v1/area"));
     } catch (e) {
+      if (e.status === 401) return; // signed out: the form is up
       showError(`区域底图加载失败 area failed to load: ${e.message}`);
       setTimeout(loadArea, 5000);
     }
@@ -821,9 +917,10 @@
   });
 
   // ---- the live feed ----
-  const feed = { ws: null, live: false, everLive: false, lastMsg: 0, backoff: 1000, retryAt: 0, watchdog: 0 };
+  const feed = { ws: null, live: false, everLive: false, lastMsg: 0, backoff: 1000, retryAt: 0, watchdog: 0, retry: 0 };
 
   function connect() {
+    if (!session.user || feed.ws) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const q = scope ? `?jurisdiction=${encodeURIComponent(scope)}` : "";
     let ws;
@@ -834,7 +931,9 @@
       return;
     }
     feed.ws = ws;
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       // A server that accepts but sends no snapshot is as good as down.
       feed.watchdog = setTimeout(() => { if (!feed.live) ws.close(); }, 10000);
     });
@@ -847,21 +946,31 @@
         try { handle(m); } catch (err) { console.error("live message", m, err); }
       }
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", async (ev) => {
       clearTimeout(feed.watchdog);
       if (ws !== feed.ws) return;
       feed.ws = null;
       feed.live = false;
       updateConn();
+      if (!session.user) return;
+      if (ev.code === 4401) { // the server ended the feed with the session
+        sessionLost("会话已结束，请重新登录 Session ended: please sign in again");
+        return;
+      }
+      if (ev.code === 4409) feed.backoff = 1000; // permissions changed: a new feed at once
+      // A refused upgrade (401/403) looks like a network failure: ask before retrying.
+      if (!opened && !(await checkSession())) return;
       reconnectLater();
     });
   }
 
   function reconnectLater() {
+    if (!session.user) return;
     const delay = feed.backoff;
     feed.backoff = Math.min(15000, feed.backoff * 2);
     feed.retryAt = Date.now() + delay;
-    setTimeout(connect, delay);
+    clearTimeout(feed.retry);
+    feed.retry = setTimeout(connect, delay);
   }
 
   function handle(m) {
@@ -883,6 +992,13 @@
 
   function updateConn() {
     const c = $("#conn");
+    if (!session.user) {
+      c.className = "down";
+      c.textContent = "● 未登录 signed out";
+      document.body.classList.add("feed-down");
+      $("#feed-banner").hidden = true;
+      return;
+    }
     const age = feed.lastMsg ? (Date.now() - feed.lastMsg) / 1000 : NaN;
     if (feed.live) {
       const quiet = age > 30;
@@ -911,9 +1027,57 @@
     if (++ticks % 60 === 0) pruneIncidents();
   }, 1000);
 
+  // ---- signing in and out ----
+  $("#login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const user = $("#login-username");
+    const pass = $("#login-password");
+    const username = user.value.trim();
+    const password = pass.value;
+    const fail = (msg) => {
+      const err = $("#login-error");
+      err.textContent = msg;
+      err.hidden = false;
+    };
+    if (!username || !password) {
+      fail("请输入用户名和密码 Enter your username and password");
+      (username ? pass : user).focus();
+      return;
+    }
+    const submit = $("#login-submit");
+    submit.disabled = true;
+    try {
+      // The reply's token is not kept: the browser holds the HttpOnly cookie.
+      await api("POST", "/api/v1/sessions", { username, password }, { signIn: true });
+      pass.value = "";
+      signedIn(await api("GET", "/api/v1/me", undefined, { signIn: true }));
+    } catch (err) {
+      pass.value = "";
+      fail(`登录失败 Sign-in failed: ${err.message}`);
+      pass.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  $("#logout").addEventListener("click", async () => {
+    const b = $("#logout");
+    b.disabled = true;
+    try {
+      await api("DELETE", "/api/v1/sessions", undefined, { signIn: true });
+    } catch (e) {
+      if (e.status !== 401) { // still signed in: say so rather than pretend
+        showError(`退出失败 Sign-out failed: ${e.message}`);
+        return;
+      }
+    } finally {
+      b.disabled = false;
+    }
+    sessionLost("");
+  });
+
   renderUnits();
   renderQueue();
   updateConn();
-  loadArea();
-  connect();
+  start();
 })();

@@ -1,0 +1,472 @@
+package dispatch_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/memory"
+)
+
+const adminPassword = "correct horse battery"
+
+type accessFixture struct {
+	acc   *dispatch.Access
+	users *memory.Users
+	audit *memory.Audit
+	clock *fakeClock
+	area  *dispatch.Area
+}
+
+func newAccess(tb testing.TB, cost int) *accessFixture {
+	tb.Helper()
+	f := &accessFixture{users: memory.NewUsers(), audit: memory.NewAudit(), clock: &fakeClock{t: clock0}, area: testArea(tb, 2)}
+	acc, err := dispatch.NewAccess(dispatch.AccessConfig{
+		Users: f.users, Auditor: f.audit, Area: f.area, Cost: cost, Now: f.clock.Now, Logger: quiet,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.acc = acc
+	return f
+}
+
+// boot creates the administrator with adminPassword and signs it in.
+func (f *accessFixture) boot(tb testing.TB) dispatch.Principal {
+	tb.Helper()
+	if _, err := f.acc.Bootstrap(context.Background(), adminPassword); err != nil {
+		tb.Fatal(err)
+	}
+	tok, _, err := f.acc.Login(context.Background(), "admin", adminPassword, "127.0.0.1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := f.acc.Authenticate(context.Background(), tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	t.Run("password from the environment", func(t *testing.T) {
+		f := newAccess(t, bcrypt.MinCost)
+		once, err := f.acc.Bootstrap(ctx, adminPassword)
+		if err != nil || once != "" {
+			t.Fatalf("Bootstrap = %q, %v; want nothing to print", once, err)
+		}
+		u, err := f.users.User(ctx, "admin")
+		if err != nil || u.Role != dispatch.RoleAdmin || u.Jurisdiction != "" {
+			t.Fatalf("admin = %+v, %v", u, err)
+		}
+		if strings.Contains(u.PasswordHash, adminPassword) || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(adminPassword)) != nil {
+			t.Fatal("the password is not stored as its bcrypt hash")
+		}
+	})
+	t.Run("generated one-time password", func(t *testing.T) {
+		seen := map[string]bool{}
+		for range 3 {
+			f := newAccess(t, bcrypt.MinCost)
+			once, err := f.acc.Bootstrap(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(once) < dispatch.MinPassword || seen[once] {
+				t.Fatalf("one-time password %q: too short or repeated", once)
+			}
+			seen[once] = true
+			if _, _, err := f.acc.Login(ctx, "admin", once, "r"); err != nil {
+				t.Fatalf("sign in with the one-time password: %v", err)
+			}
+			hash := func() string { u, _ := f.users.User(ctx, "admin"); return u.PasswordHash }
+			h := hash()
+			again, err := f.acc.Bootstrap(ctx, "")
+			if err != nil || again != "" {
+				t.Fatalf("second Bootstrap = %q, %v; want nothing (printed once)", again, err)
+			}
+			if _, err := f.acc.Bootstrap(ctx, "another password!"); err != nil || hash() != h {
+				t.Fatalf("a second Bootstrap changed the administrator's password (err %v)", err)
+			}
+		}
+	})
+	t.Run("short environment password refused", func(t *testing.T) {
+		f := newAccess(t, bcrypt.MinCost)
+		if _, err := f.acc.Bootstrap(ctx, "admin"); !errors.Is(err, dispatch.ErrInvalid) {
+			t.Fatalf("err = %v, want invalid", err)
+		}
+		if _, err := f.users.User(ctx, "admin"); !errors.Is(err, dispatch.ErrNotFound) {
+			t.Fatalf("admin created with a weak password")
+		}
+	})
+}
+
+func TestLoginSessions(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	admin := f.boot(t)
+	if _, err := f.acc.CreateUser(ctx, admin, "li.wei", "dispatch-1234567", dispatch.RoleDispatcher, countyID); err != nil {
+		t.Fatal(err)
+	}
+	tok, s, err := f.acc.Login(ctx, "li.wei", "dispatch-1234567", "10.0.0.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != 43 || strings.ContainsAny(tok, "+/=") {
+		t.Errorf("token %q: want 32 bytes in unpadded base64url", tok)
+	}
+	if !s.ExpiresAt.Equal(clock0.Add(12 * time.Hour)) {
+		t.Errorf("expires %s, want a 12 h shift", s.ExpiresAt)
+	}
+	if _, err := f.users.Session(ctx, tok); err == nil {
+		t.Error("the token is stored in clear")
+	}
+	if got, err := f.users.Session(ctx, dispatch.TokenHash(tok)); err != nil || got.Username != "li.wei" {
+		t.Errorf("session by hash = %+v, %v", got, err)
+	}
+	p, err := f.acc.Authenticate(ctx, tok)
+	want := dispatch.Principal{Name: "li.wei", Role: dispatch.RoleDispatcher, Jurisdiction: countyID}
+	if err != nil || p != want {
+		t.Fatalf("Authenticate = %+v, %v; want %+v", p, err, want)
+	}
+
+	t.Run("wrong password and unknown user look the same", func(t *testing.T) {
+		_, _, e1 := f.acc.Login(ctx, "li.wei", "wrong-password-x", "10.0.0.8")
+		_, _, e2 := f.acc.Login(ctx, "nobody", "wrong-password-x", "10.0.0.8")
+		if dispatch.ErrorCode(e1) != dispatch.CodeUnauthorized || e1.Error() != e2.Error() {
+			t.Fatalf("wrong password: %v; unknown user: %v; want the same unauthorized error", e1, e2)
+		}
+	})
+	t.Run("bad tokens", func(t *testing.T) {
+		for _, tok := range []string{"", "x", tok + "x", strings.Repeat("a", 1000)} {
+			if _, err := f.acc.Authenticate(ctx, tok); dispatch.ErrorCode(err) != dispatch.CodeUnauthorized {
+				t.Errorf("Authenticate(%.10q) = %v, want unauthorized", tok, err)
+			}
+		}
+	})
+	t.Run("disabled user", func(t *testing.T) {
+		if _, err := f.acc.CreateUser(ctx, admin, "gone", "dispatch-1234567", dispatch.RoleDispatcher, countyID); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := f.acc.Login(ctx, "gone", "dispatch-1234567", "10.0.0.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := f.users.User(ctx, "gone")
+		u.Disabled = true
+		_ = f.users.UpdateUser(ctx, u)
+		if _, err := f.acc.Authenticate(ctx, tok); dispatch.ErrorCode(err) != dispatch.CodeUnauthorized {
+			t.Errorf("a disabled user's session: %v, want unauthorized", err)
+		}
+		if _, _, err := f.acc.Login(ctx, "gone", "dispatch-1234567", "10.0.0.9"); err == nil || err.Error() != "unauthorized: wrong username or password" {
+			t.Errorf("a disabled user signed in: %v", err)
+		}
+	})
+	t.Run("expiry", func(t *testing.T) {
+		f.clock.Add(12*time.Hour - time.Second)
+		if _, err := f.acc.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("a second before expiry: %v", err)
+		}
+		f.clock.Add(time.Second)
+		_, err := f.acc.Authenticate(ctx, tok)
+		if dispatch.ErrorCode(err) != dispatch.CodeUnauthorized || !strings.Contains(err.Error(), "session expired") {
+			t.Fatalf("at expiry: %v, want unauthorized session expired", err)
+		}
+	})
+	t.Run("logout", func(t *testing.T) {
+		tok, _, err := f.acc.Login(ctx, "li.wei", "dispatch-1234567", "10.0.0.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.acc.Logout(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.acc.Authenticate(ctx, tok); dispatch.ErrorCode(err) != dispatch.CodeUnauthorized {
+			t.Fatalf("after logout: %v", err)
+		}
+		if err := f.acc.Logout(ctx, tok); err != nil {
+			t.Fatalf("second logout: %v", err)
+		}
+	})
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	f.boot(t)
+	t.Run("per username", func(t *testing.T) {
+		for i := range 5 {
+			if _, _, err := f.acc.Login(ctx, "admin", "wrong-password-x", "10.1.0."+string(rune('1'+i))); err == nil {
+				t.Fatal("wrong password accepted")
+			}
+		}
+		_, _, err := f.acc.Login(ctx, "admin", adminPassword, "10.1.1.1")
+		if dispatch.ErrorCode(err) != dispatch.CodeUnauthorized || !strings.Contains(err.Error(), "too many") {
+			t.Fatalf("after 5 failures from 5 addresses: %v, want unauthorized: too many failed sign-ins", err)
+		}
+		f.clock.Add(30 * time.Second)
+		if _, _, err := f.acc.Login(ctx, "admin", adminPassword, "10.1.1.1"); err != nil {
+			t.Fatalf("after the refill: %v", err)
+		}
+	})
+	t.Run("parallel guesses are counted", func(t *testing.T) {
+		f.clock.Add(time.Hour)
+		before, _ := f.audit.AuditLog(ctx, 0, 0)
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				_, _, _ = f.acc.Login(ctx, "admin", "guess-number-"+strconv.Itoa(i), "10.3.0."+strconv.Itoa(i))
+			})
+		}
+		wg.Wait()
+		after, _ := f.audit.AuditLog(ctx, 0, 0)
+		if checked := len(after) - len(before); checked > 5 {
+			t.Fatalf("%d of 50 parallel guesses were checked, want at most the burst of 5", checked)
+		}
+	})
+	t.Run("per remote", func(t *testing.T) {
+		f.clock.Add(time.Hour)
+		for i := range 20 {
+			_, _, _ = f.acc.Login(ctx, "user"+string(rune('a'+i)), "wrong-password-x", "10.2.0.1")
+		}
+		if _, _, err := f.acc.Login(ctx, "admin", adminPassword, "10.2.0.1"); err == nil {
+			t.Fatal("20 failures from one address did not slow it down")
+		}
+		if _, _, err := f.acc.Login(ctx, "admin", adminPassword, "10.2.0.2"); err != nil {
+			t.Fatalf("another address: %v", err)
+		}
+	})
+}
+
+func TestCreateUserRules(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	admin := f.boot(t)
+	const pw = "long enough pw"
+	tests := []struct {
+		name     string
+		by       dispatch.Principal
+		username string
+		password string
+		role     dispatch.Role
+		jur      string
+		want     string
+	}{
+		{"dispatcher of a county", admin, "d1", pw, dispatch.RoleDispatcher, countyID, ""},
+		{"city user of the city", admin, "c1", pw, dispatch.RoleCity, cityID, ""},
+		{"integrator of a county", admin, "i1", pw, dispatch.RoleIntegrator, countyID, ""},
+		{"integrator of the city", admin, "i2", pw, dispatch.RoleIntegrator, cityID, ""},
+		{"admin of the whole area", admin, "a1", pw, dispatch.RoleAdmin, "", ""},
+		{"county admin", admin, "a2", pw, dispatch.RoleAdmin, countyID, ""},
+		{"not by a dispatcher", dispA, "x1", pw, dispatch.RoleDispatcher, countyID, dispatch.CodeForbidden},
+		{"not by a city user", cityP, "x2", pw, dispatch.RoleDispatcher, countyID, dispatch.CodeForbidden},
+		{"county admin cannot make a whole-area admin", dispatch.Principal{Name: "a2", Role: dispatch.RoleAdmin, Jurisdiction: countyID}, "x3", pw, dispatch.RoleAdmin, "", dispatch.CodeForbidden},
+		{"county admin cannot reach another county", dispatch.Principal{Name: "a2", Role: dispatch.RoleAdmin, Jurisdiction: countyID}, "x4", pw, dispatch.RoleDispatcher, neighbourID, dispatch.CodeForbidden},
+		{"unknown role", admin, "x5", pw, "root", countyID, dispatch.CodeInvalid},
+		{"dispatcher of a city", admin, "x6", pw, dispatch.RoleDispatcher, cityID, dispatch.CodeInvalid},
+		{"city user of a county", admin, "x7", pw, dispatch.RoleCity, countyID, dispatch.CodeInvalid},
+		{"dispatcher without jurisdiction", admin, "x8", pw, dispatch.RoleDispatcher, "", dispatch.CodeInvalid},
+		{"integrator without jurisdiction", admin, "x9", pw, dispatch.RoleIntegrator, "", dispatch.CodeInvalid},
+		{"unknown jurisdiction", admin, "x10", pw, dispatch.RoleDispatcher, "999999", dispatch.CodeInvalid},
+		{"short password", admin, "x11", "short", dispatch.RoleDispatcher, countyID, dispatch.CodeInvalid},
+		{"password over 72 bytes", admin, "x12", strings.Repeat("p", 73), dispatch.RoleDispatcher, countyID, dispatch.CodeInvalid},
+		{"upper-case username", admin, "Admin2", pw, dispatch.RoleDispatcher, countyID, dispatch.CodeInvalid},
+		{"empty username", admin, "", pw, dispatch.RoleDispatcher, countyID, dispatch.CodeInvalid},
+		{"username taken", admin, "admin", pw, dispatch.RoleDispatcher, countyID, dispatch.CodeConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := f.users.ListUsers(ctx)
+			u, err := f.acc.CreateUser(ctx, tt.by, tt.username, tt.password, tt.role, tt.jur)
+			if got := codeOf(err); got != tt.want {
+				t.Fatalf("err = %v, want code %q", err, tt.want)
+			}
+			after, _ := f.users.ListUsers(ctx)
+			if err != nil {
+				if len(after) != len(before) {
+					t.Fatalf("a refused user was stored")
+				}
+				return
+			}
+			if u.Username != tt.username || u.Role != tt.role || u.Jurisdiction != tt.jur || len(after) != len(before)+1 {
+				t.Fatalf("created %+v", u)
+			}
+		})
+	}
+}
+
+func TestSetRole(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	admin := f.boot(t)
+	if _, err := f.acc.CreateUser(ctx, admin, "wang", "long enough pw", dispatch.RoleDispatcher, countyID); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := f.acc.Login(ctx, "wang", "long enough pw", "r")
+	if _, err := f.acc.SetRole(ctx, dispA, "wang", dispatch.RoleCity, cityID); dispatch.ErrorCode(err) != dispatch.CodeForbidden {
+		t.Fatalf("a dispatcher changed a role: %v", err)
+	}
+	if _, err := f.acc.SetRole(ctx, admin, "wang", dispatch.RoleCity, cityID); err != nil {
+		t.Fatal(err)
+	}
+	// A session picks up the change at once.
+	if p, err := f.acc.Authenticate(ctx, tok); err != nil || p.Role != dispatch.RoleCity || p.Jurisdiction != cityID {
+		t.Fatalf("after the change: %+v, %v", p, err)
+	}
+	if _, err := f.acc.SetRole(ctx, admin, "admin", dispatch.RoleDispatcher, countyID); dispatch.ErrorCode(err) != dispatch.CodeConflict {
+		t.Fatalf("the last administrator was demoted: %v", err)
+	}
+	if _, err := f.acc.SetRole(ctx, admin, "nobody", dispatch.RoleCity, cityID); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func TestUnitCredentials(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	admin := f.boot(t)
+	if _, err := f.acc.RotateUnitCredentials(ctx, cityP, "U01"); dispatch.ErrorCode(err) != dispatch.CodeForbidden {
+		t.Fatalf("a city user rotated credentials: %v", err)
+	}
+	if _, err := f.acc.RotateUnitCredentials(ctx, admin, "NOPE"); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Fatalf("unknown unit: %v", err)
+	}
+	if f.acc.AuthenticateUnit(ctx, "U01", "") || f.acc.AuthenticateUnit(ctx, "U01", "anything at all") {
+		t.Fatal("a unit without credentials authenticated")
+	}
+	first, err := f.acc.RotateUnitCredentials(ctx, admin, "U01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 24 {
+		t.Errorf("password %q: want 24 characters", first)
+	}
+	c, _ := f.users.UnitCredential(ctx, "U01")
+	if strings.Contains(c.PasswordHash, first) {
+		t.Error("the unit password is stored in clear")
+	}
+	for range 3 { // the second and third come from the cache
+		if !f.acc.AuthenticateUnit(ctx, "U01", first) {
+			t.Fatal("the unit's password was refused")
+		}
+	}
+	for _, tt := range []struct{ unit, pw string }{{"U01", first + "x"}, {"U01", strings.ToUpper(first)}, {"U02", first}} {
+		if f.acc.AuthenticateUnit(ctx, tt.unit, tt.pw) {
+			t.Errorf("AuthenticateUnit(%s, %s) = true", tt.unit, tt.pw)
+		}
+	}
+	f.clock.Add(time.Second)
+	second, err := f.acc.RotateUnitCredentials(ctx, admin, "U01")
+	if err != nil || second == first {
+		t.Fatalf("rotate: %q, %v", second, err)
+	}
+	if f.acc.AuthenticateUnit(ctx, "U01", first) {
+		t.Fatal("the old password still works after rotation (cache not invalidated)")
+	}
+	if !f.acc.AuthenticateUnit(ctx, "U01", second) {
+		t.Fatal("the new password is refused")
+	}
+}
+
+// TestUnitCredentialsCache checks that a reconnect does not run bcrypt
+// again: a hundred cached checks take less than the first one.
+func TestUnitCredentialsCache(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.DefaultCost)
+	admin := f.boot(t)
+	pw, err := f.acc.RotateUnitCredentials(ctx, admin, "U02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if !f.acc.AuthenticateUnit(ctx, "U02", pw) {
+		t.Fatal("refused")
+	}
+	first := time.Since(t0)
+	t0 = time.Now()
+	for range 100 {
+		if !f.acc.AuthenticateUnit(ctx, "U02", pw) {
+			t.Fatal("refused")
+		}
+	}
+	if cached := time.Since(t0); cached > first {
+		t.Fatalf("100 cached checks took %s, the first (bcrypt) %s", cached, first)
+	}
+}
+
+// TestAuditChain checks that sign-ins, failures, user and role changes,
+// unit credentials and assignments land in one verifiable log.
+func TestAuditChain(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	admin := f.boot(t)
+	_, _, _ = f.acc.Login(ctx, "admin", "wrong-password-x", "192.0.2.1")
+	if _, err := f.acc.CreateUser(ctx, admin, "zhang", "long enough pw", dispatch.RoleDispatcher, countyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.acc.SetRole(ctx, admin, "zhang", dispatch.RoleCity, cityID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.acc.RotateUnitCredentials(ctx, admin, "U01"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := dispatch.NewService(ctx, dispatch.Config{Area: f.area, Store: memory.NewStore(), Events: dispatch.NewBus(), Auditor: f.audit, Now: f.clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, _, _, err := svc.CreateIncident(ctx, admin, dispatch.NewIncident{Location: dispatch.LatLon{Lat: centre.Lat(), Lon: centre.Lon()}, Priority: 1, Category: dispatch.CatStroke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Assign(ctx, admin, inc.ID, "U01"); err != nil {
+		t.Fatal(err)
+	}
+
+	log, err := f.audit.AuditLog(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Subject)
+	}
+	want := []string{
+		"system user_create admin",
+		"admin login admin",
+		"admin login_failed admin",
+		"admin user_create zhang",
+		"admin role_change zhang",
+		"admin unit_credentials unit:U01",
+		"admin incident_create " + inc.ID,
+		"admin assign " + inc.ID,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log:\n%q\nwant\n%q", got, want)
+	}
+	var failed map[string]string
+	_ = json.Unmarshal(log[2].Detail, &failed)
+	if failed["remote"] != "192.0.2.1" {
+		t.Errorf("failed login detail %s: want the remote address", log[2].Detail)
+	}
+	for _, e := range log {
+		if strings.Contains(string(e.Detail), adminPassword) || strings.Contains(string(e.Detail), "wrong-password-x") {
+			t.Fatalf("a password in the audit log: %s", e.Detail)
+		}
+	}
+	if err := dispatch.VerifyAudit(log); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	log[4].Detail = json.RawMessage(`{"from":{"role":"dispatcher","jurisdiction":"510322"},"role":"admin","jurisdiction":""}`)
+	if err := dispatch.VerifyAudit(log); err == nil || !strings.Contains(err.Error(), "entry 5") {
+		t.Fatalf("an edited entry passed verification: %v", err)
+	}
+}

@@ -1,0 +1,228 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+)
+
+// CookieName is the session cookie set by POST /api/v1/sessions.
+const CookieName = "lifeline_session"
+
+// handler is an API handler for a signed-in principal.
+type handler func(w http.ResponseWriter, r *http.Request, p dispatch.Principal)
+
+// authed lets a request through to h only with a valid session: a bearer
+// token (Authorization: Bearer ...) or the session cookie. A request that
+// changes something on the strength of the cookie alone must come from
+// the console's own origin, so that no other site can make a signed-in
+// browser act (CSRF).
+func (s *Server) authed(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, cookie, err := credentials(r)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if cookie && !safeMethod(r.Method) && !s.sameOrigin(r, true) {
+			s.Error(w, r, dispatch.Errorf(dispatch.CodeForbidden, "cross-origin request refused: a cookie-authenticated change must come from the console's own origin"))
+			return
+		}
+		p, err := s.cfg.Access.Authenticate(r.Context(), token)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// credentials returns the session token of r and whether it came in the cookie.
+func credentials(r *http.Request) (token string, cookie bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return "", false, dispatch.Errorf(dispatch.CodeUnauthorized, "Authorization header: want Bearer <token>")
+		}
+		return tok, false, nil
+	}
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+		return c.Value, true, nil
+	}
+	return "", false, dispatch.Errorf(dispatch.CodeUnauthorized, "sign in first: POST /api/v1/sessions, then send Authorization: Bearer <token>")
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// sameOrigin reports whether a browser request comes from the server's own
+// origin or an allowed one, by its Origin header or else its Referer. With
+// neither, it is what strict asks (browsers send Origin on every
+// cross-origin request and on every POST).
+func (s *Server) sameOrigin(r *http.Request, strict bool) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		ref := r.Header.Get("Referer")
+		if ref == "" {
+			return !strict
+		}
+		u, err := url.Parse(ref)
+		if err != nil {
+			return false
+		}
+		origin = u.Scheme + "://" + u.Host
+	}
+	if slices.Contains(s.cfg.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	return r.TLS == nil || u.Scheme == "https"
+}
+
+// remoteHost is the client's address without the port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type sessionView struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// login opens a session: the token in the body (for API clients) and in
+// an HttpOnly cookie (for the console, whose script never sees it).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOrigin(r, false) { // a page elsewhere must not sign a browser in
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeForbidden, "cross-origin sign-in refused"))
+		return
+	}
+	var req loginRequest
+	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `fields "username" and "password" are required`))
+		return
+	}
+	token, sess, err := s.cfg.Access.Login(r.Context(), req.Username, req.Password, remoteHost(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	writeJSON(w, http.StatusCreated, sessionView{Token: token, ExpiresAt: sess.ExpiresAt})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
+	token, _, _ := credentials(r) // authed has checked it
+	if err := s.cfg.Access.Logout(r.Context(), token); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// meView is who is signed in.
+type meView struct {
+	Username         string        `json:"username"`
+	Role             dispatch.Role `json:"role"`
+	Jurisdiction     string        `json:"jurisdiction"`
+	JurisdictionName string        `json:"jurisdiction_name,omitempty"`
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	v := meView{Username: p.Name, Role: p.Role, Jurisdiction: p.Jurisdiction}
+	if j, ok := s.cfg.Dispatch.Area().Jurisdiction(p.Jurisdiction); ok {
+		v.JurisdictionName = j.Name
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+type userRequest struct {
+	Username     string        `json:"username"`
+	Password     string        `json:"password"`
+	Role         dispatch.Role `json:"role"`
+	Jurisdiction string        `json:"jurisdiction"`
+}
+
+// adminOnly refuses anyone but an administrator before a body is read.
+func adminOnly(p dispatch.Principal) error {
+	if p.Role != dispatch.RoleAdmin {
+		return dispatch.Errorf(dispatch.CodeForbidden, "administrators only")
+	}
+	return nil
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	if err := adminOnly(p); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req userRequest
+	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	u, err := s.cfg.Access.CreateUser(r.Context(), p, req.Username, req.Password, req.Role, req.Jurisdiction)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/users/"+url.PathEscape(u.Username))
+	writeJSON(w, http.StatusCreated, u)
+}
+
+func (s *Server) users(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	list, err := s.cfg.Access.Users(r.Context(), p)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*dispatch.User{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": list})
+}
+
+// unitCredentials gives a unit's terminal a new broker password, shown once.
+func (s *Server) unitCredentials(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	if err := adminOnly(p); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	pw, err := s.cfg.Access.RotateUnitCredentials(r.Context(), p, id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"username": id, "password": pw})
+}

@@ -1,0 +1,208 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/web"
+)
+
+// message is any message of /api/v1/live.
+type message struct {
+	Type       string               `json:"type"`
+	Units      []dispatch.UnitState `json:"units"`
+	Incidents  []dispatch.Incident  `json:"incidents"`
+	Unit       *dispatch.UnitState  `json:"unit"`
+	Incident   *dispatch.Incident   `json:"incident"`
+	Assignment *dispatch.Assignment `json:"assignment"`
+}
+
+func (e *env) dial(tb testing.TB, query string, a auth) (*websocket.Conn, *http.Response, error) {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", e.url, nil)
+	a(req)
+	url := "ws" + strings.TrimPrefix(e.url, "http") + "/api/v1/live" + query
+	c, res, err := websocket.DefaultDialer.Dial(url, req.Header)
+	if err == nil {
+		tb.Cleanup(func() { c.Close() })
+	}
+	return c, res, err
+}
+
+func (e *env) live(tb testing.TB, query string, a auth) *websocket.Conn {
+	tb.Helper()
+	c, res, err := e.dial(tb, query, a)
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		tb.Fatalf("dial live%s: %v (status %d)", query, err, status)
+	}
+	return c
+}
+
+func read(tb testing.TB, c *websocket.Conn) message {
+	tb.Helper()
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var m message
+		if err := c.ReadJSON(&m); err != nil {
+			tb.Fatalf("read live: %v", err)
+		}
+		if m.Type != "ping" {
+			return m
+		}
+	}
+}
+
+func unitIDs(us []dispatch.UnitState) []string {
+	var ids []string
+	for _, u := range us {
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+func TestLiveRefused(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name   string
+		query  string
+		as     auth
+		status int
+	}{
+		{"no credentials", "", noAuth, 401},
+		{"invalid token", "", bearer("nope"), 401},
+		{"dispatcher widening to the city", "?jurisdiction=" + cityID, bearer(e.tokens["disp-a"]), 403},
+		{"dispatcher reading another county", "?jurisdiction=" + countyB, bearer(e.tokens["disp-a"]), 403},
+		{"unknown jurisdiction", "?jurisdiction=999999", bearer(e.tokens["city"]), 400},
+		{"cookie from another site", "", cookie(e.tokens["disp-a"], "https://evil.example"), 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, res, err := e.dial(t, tt.query, tt.as)
+			if !errors.Is(err, websocket.ErrBadHandshake) || res == nil || res.StatusCode != tt.status {
+				status := 0
+				if res != nil {
+					status = res.StatusCode
+				}
+				t.Fatalf("dial: %v, status %d; want refused with %d before the upgrade", err, status, tt.status)
+			}
+		})
+	}
+}
+
+// TestLiveScope checks that a county console never receives another
+// county's events and a city console receives both.
+func TestLiveScope(t *testing.T) {
+	e := newEnv(t)
+	consoles := map[string]*websocket.Conn{
+		"disp-a":     e.live(t, "", bearer(e.tokens["disp-a"])),
+		"disp-b":     e.live(t, "", cookie(e.tokens["disp-b"], e.url)),
+		"city":       e.live(t, "", bearer(e.tokens["city"])),
+		"city as A":  e.live(t, "?jurisdiction="+countyA, bearer(e.tokens["city"])),
+		"integrator": e.live(t, "", bearer(e.tokens["integ"])),
+		"admin":      e.live(t, "", bearer(e.tokens["admin"])),
+	}
+	wantUnits := map[string][]string{
+		"disp-a": {"U01", "U02"}, "disp-b": {"N01"}, "city": {"N01", "U01", "U02"}, "city as A": {"U01", "U02"},
+		"integrator": {"U01", "U02"}, "admin": {"N01", "U01", "U02"},
+	}
+	for name, c := range consoles {
+		snap := read(t, c)
+		if snap.Type != "snapshot" || !slices.Equal(unitIDs(snap.Units), wantUnits[name]) {
+			t.Fatalf("%s snapshot: %s with units %v, want %v", name, snap.Type, unitIDs(snap.Units), wantUnits[name])
+		}
+	}
+
+	// County B's events first, then county A's; a last event in each
+	// county marks the end of what a console can get.
+	e.move(t, "N01", centreB)
+	incB := e.incident(t, centreB)
+	e.move(t, "U01", centreA)
+	incA := e.incident(t, centreA)
+	endB := e.incident(t, centreB)
+
+	sees := map[string]struct{ a, b bool }{
+		"disp-a": {true, false}, "disp-b": {false, true}, "city": {true, true}, "city as A": {true, false},
+		"integrator": {true, false}, "admin": {true, true},
+	}
+	for name, want := range sees {
+		t.Run(name, func(t *testing.T) {
+			c := consoles[name]
+			var got []string
+			last := incA.ID
+			if want.b {
+				last = endB.ID
+			}
+			for {
+				m := read(t, c)
+				switch {
+				case m.Unit != nil:
+					got = append(got, "unit "+m.Unit.ID+" "+m.Unit.Jurisdiction)
+				case m.Incident != nil:
+					got = append(got, "incident "+m.Incident.ID+" "+m.Incident.Jurisdiction)
+				}
+				if m.Incident != nil && m.Incident.ID == last {
+					break
+				}
+			}
+			var want2 []string
+			if want.b {
+				want2 = append(want2, "unit N01 "+countyB, "incident "+incB.ID+" "+countyB)
+			}
+			if want.a {
+				want2 = append(want2, "unit U01 "+countyA, "incident "+incA.ID+" "+countyA)
+			}
+			if want.b {
+				want2 = append(want2, "incident "+endB.ID+" "+countyB)
+			}
+			if !slices.Equal(got, want2) {
+				t.Fatalf("received\n%q\nwant\n%q", got, want2)
+			}
+		})
+	}
+	// The county A consoles must not have county B's last event waiting either.
+	for _, name := range []string{"disp-a", "city as A", "integrator"} {
+		c := consoles[name]
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var m message
+		if err := c.ReadJSON(&m); err == nil && m.Type != "ping" {
+			t.Errorf("%s received %s after its last event", name, m.Type)
+		}
+	}
+}
+
+// TestLiveSessionEnds checks that a feed ends with its session.
+func TestLiveSessionEnds(t *testing.T) {
+	e := newEnv(t, func(s *web.Server) { web.SetRecheck(s, 50*time.Millisecond) })
+	tok := e.tokens["disp-a"]
+	c := e.live(t, "", bearer(tok))
+	if m := read(t, c); m.Type != "snapshot" {
+		t.Fatalf("first message %s", m.Type)
+	}
+	if err := e.acc.Logout(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4401 {
+			t.Fatalf("feed ended with %v, want close 4401", err)
+		}
+		return
+	}
+}
