@@ -39,15 +39,15 @@ func clone[T any](v *T) *T { c := *v; return &c }
 func (s *Store) CreateIncident(ctx context.Context, inc *dispatch.Incident) (*dispatch.Incident, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if inc.ExternalID != "" {
-		key := [2]string{inc.Source, inc.ExternalID}
-		if id, ok := s.byExternal[key]; ok {
-			return clone(s.incidents[id]), false, nil
-		}
-		s.byExternal[key] = inc.ID
+	key := [2]string{inc.Source, inc.ExternalID}
+	if id, ok := s.byExternal[key]; ok && inc.ExternalID != "" {
+		return clone(s.incidents[id]), false, nil
 	}
 	if _, ok := s.incidents[inc.ID]; ok {
 		return nil, false, dispatch.Errorf(dispatch.CodeConflict, "incident %s exists", inc.ID)
+	}
+	if inc.ExternalID != "" {
+		s.byExternal[key] = inc.ID
 	}
 	s.incidents[inc.ID] = clone(inc)
 	return clone(inc), true, nil
@@ -101,13 +101,28 @@ func (s *Store) CreateAssignment(ctx context.Context, a *dispatch.Assignment) er
 	if _, ok := s.incidents[a.Incident]; !ok {
 		return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", a.Incident)
 	}
-	for _, b := range s.assignments {
-		if b.Unit == a.Unit && b.Status.Active() {
-			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds assignment %s", a.Unit, b.ID)
-		}
+	if _, ok := s.assignments[a.ID]; ok {
+		return dispatch.Errorf(dispatch.CodeConflict, "assignment %s exists", a.ID)
+	}
+	if err := s.exclusive(a); err != nil {
+		return err
 	}
 	s.assignments[a.ID] = clone(a)
 	s.byIncident[a.Incident] = append(s.byIncident[a.Incident], a.ID)
+	return nil
+}
+
+// exclusive checks that a, if active, is the only active assignment of its
+// unit (the durable stores enforce it with a partial unique index).
+func (s *Store) exclusive(a *dispatch.Assignment) error {
+	if !a.Status.Active() {
+		return nil
+	}
+	for _, b := range s.assignments {
+		if b.ID != a.ID && b.Unit == a.Unit && b.Status.Active() {
+			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds assignment %s", a.Unit, b.ID)
+		}
+	}
 	return nil
 }
 
@@ -117,6 +132,9 @@ func (s *Store) UpdateAssignment(ctx context.Context, a *dispatch.Assignment) er
 	defer s.mu.Unlock()
 	if _, ok := s.assignments[a.ID]; !ok {
 		return dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID)
+	}
+	if err := s.exclusive(a); err != nil {
+		return err
 	}
 	s.assignments[a.ID] = clone(a)
 	return nil
