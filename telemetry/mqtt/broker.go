@@ -2,18 +2,25 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
+
+	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
 // Defaults of BrokerConfig.
@@ -28,17 +35,57 @@ const (
 	DefaultMaxClients       = 10000
 )
 
-// connectWait is how long a new connection may take to send CONNECT.
+// connectWait is how long a new connection may take to complete its TLS
+// handshake and send CONNECT.
 const connectWait = 10 * time.Second
 
 // BrokerConfig configures the embedded broker. Zero fields take the defaults.
+//
+// Secure mode, the one lifelined runs: Auth set (deny by default: who may
+// connect, publish and subscribe), Ingest set (a PUBACK means the report is
+// stored), TLS set wherever terminals connect over a network anyone else
+// shares. With Auth nil every client may connect and use every topic: for
+// tests and a trusted development machine only. The limits (packet size,
+// message rate, pending writes, inflight, clients) apply in both modes.
 type BrokerConfig struct {
 	// Listen is the TCP address (default ":1883").
 	Listen string
+	// TLS, if set, makes the listener speak MQTT over TLS only (terminals
+	// connect with ssl://); nil is plain TCP. It needs a certificate.
+	TLS *tls.Config
+	// Auth, if set, is who may connect, publish and subscribe; see Auth.
+	Auth *Auth
+	// Ingest, if set, receives every uplink message (a topic matched by
+	// telemetry.UplinkFilter, cmd topics excepted) from inside the broker,
+	// after authentication and ACLs and before the broker acknowledges it:
+	// on nil the message is acknowledged and fanned out to subscribers as
+	// usual; while Handle fails it is retried, and if it still fails after
+	// IngestTimeout the message is neither acknowledged nor fanned out, and
+	// the publisher is disconnected so that it retransmits the message on
+	// reconnecting. Wills are handed over too, once. With Ingest set, lifelined needs no MQTT client of its own on the
+	// embedded broker (and must not run one as well: it would handle
+	// everything twice); it sends commands with Broker.Send.
+	Ingest Handler
+	// IngestTimeout bounds the handling of one message: a failed Ingest call
+	// is retried with backoff within it, and a message still not handled
+	// when it runs out is refused as above (default 10s). The publisher
+	// waits for its PUBACK meanwhile.
+	IngestTimeout time.Duration
 	// MaxPacketSize is the largest packet accepted, in bytes (default 256 KiB:
 	// a store-and-forward gps batch can be large). A client that sends a
 	// larger one is disconnected and the packet is dropped.
 	MaxPacketSize uint32
+	// MessageRate and MessageBurst limit what one client id may publish:
+	// MessageRate messages a second on average, MessageBurst at once
+	// (default 20/s, burst 100, enough for a store-and-forward burst after
+	// a coverage gap). A message over the limit is held, unacknowledged,
+	// until the rate allows it (the broker stops reading from that client
+	// meanwhile, so nothing is dropped); a client over the limit for longer
+	// than FloodTimeout (default 30s) is disconnected. rate.Inf turns the
+	// limit off. The server's own client (Auth.ServerUser) is exempt.
+	MessageRate  rate.Limit
+	MessageBurst int
+	FloodTimeout time.Duration
 	// SessionExpiry is the maximum session expiry the broker grants, and how
 	// long it keeps the session of a disconnected MQTT 3.1.1 client that
 	// connected without clean session (default 24h).
@@ -59,9 +106,13 @@ type BrokerConfig struct {
 	ReceiveMaximum uint16
 	// MaxClients is the number of connections served at once (default 10000).
 	MaxClients int64
-	// Hooks are added to the broker in order: authentication, ACLs, metrics.
-	// When none provides OnConnectAuthenticate or OnACLCheck, every client
-	// may connect and use every topic (contract v1 before security lands).
+	// Metrics receives the broker's metrics (default: unregistered ones).
+	Metrics *Metrics
+	// Hooks are further mochi hooks, added after Lifeline's own access and
+	// limit hooks and before the Ingest hook. When neither Auth nor one of
+	// them provides OnConnectAuthenticate or OnACLCheck, every client may
+	// connect and use every topic. With Auth set none may provide them:
+	// mochi admits whatever any hook admits, so one would widen Auth.
 	Hooks []mochi.Hook
 }
 
@@ -69,8 +120,20 @@ func (c BrokerConfig) withDefaults() BrokerConfig {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.IngestTimeout <= 0 {
+		c.IngestTimeout = DefaultIngestTimeout
+	}
 	if c.MaxPacketSize == 0 {
 		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.MessageRate <= 0 {
+		c.MessageRate = DefaultMessageRate
+	}
+	if c.MessageBurst <= 0 {
+		c.MessageBurst = DefaultMessageBurst
+	}
+	if c.FloodTimeout <= 0 {
+		c.FloodTimeout = DefaultFloodTimeout
 	}
 	if c.SessionExpiry <= 0 {
 		c.SessionExpiry = DefaultSessionExpiry
@@ -90,7 +153,26 @@ func (c BrokerConfig) withDefaults() BrokerConfig {
 	if c.MaxClients <= 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
 	return c
+}
+
+// validate reports a configuration NewBroker cannot work with.
+func (c BrokerConfig) validate() error {
+	if c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil {
+		return errors.New("mqtt broker: TLS without a certificate")
+	}
+	if c.Auth == nil {
+		return nil
+	}
+	for _, h := range c.Hooks {
+		if h.Provides(mochi.OnConnectAuthenticate) || h.Provides(mochi.OnACLCheck) {
+			return fmt.Errorf("mqtt broker: hook %s decides access, which Auth does", h.ID())
+		}
+	}
+	return c.Auth.validate()
 }
 
 // capabilities sets every limit the broker enforces from c.
@@ -113,10 +195,12 @@ func (c BrokerConfig) capabilities() *mochi.Capabilities {
 
 // Broker is the embedded MQTT broker, on mochi-mqtt/server/v2.
 type Broker struct {
-	srv  *mochi.Server
-	ln   *listener
-	log  *slog.Logger
-	done chan struct{} // closed by Close
+	srv    *mochi.Server
+	ln     *listener
+	log    *slog.Logger
+	done   chan struct{} // closed by Close
+	cancel func()        // ends the hooks' work in progress
+	up     atomic.Bool   // serving
 
 	mu      sync.Mutex
 	serving bool
@@ -129,6 +213,9 @@ type Broker struct {
 // until Run.
 func NewBroker(cfg BrokerConfig, logger *slog.Logger) (*Broker, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -138,43 +225,72 @@ func NewBroker(cfg BrokerConfig, logger *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, listenError(cfg.Listen, err)
 	}
+	protocol := "tcp"
+	if cfg.TLS != nil {
+		nl, protocol = tls.NewListener(nl, cfg.TLS.Clone()), "tls"
+	}
 	srv := mochi.New(&mochi.Options{
 		Capabilities: cfg.capabilities(),
 		Logger:       log,
+		InlineClient: true, // Send publishes through it
 	})
-	if err := addHooks(srv, cfg.Hooks); err != nil {
-		nl.Close()
-		return nil, err
+	// Hooks' work (an Authenticator or Ingest call, a held message) stops
+	// when the broker closes.
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, h := range cfg.hooks(ctx, srv, log) {
+		if err := srv.AddHook(h, nil); err != nil {
+			cancel()
+			nl.Close()
+			return nil, fmt.Errorf("mqtt broker: hook %s: %w", h.ID(), err)
+		}
 	}
-	ln := &listener{id: "tcp", ln: nl, log: log, conns: map[net.Conn]struct{}{}}
+	ln := &listener{id: "tcp", protocol: protocol, ln: nl, log: log, conns: map[net.Conn]struct{}{}}
 	if err := srv.AddListener(ln); err != nil {
+		cancel()
 		nl.Close()
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
-	return &Broker{srv: srv, ln: ln, log: log, done: make(chan struct{})}, nil
+	return &Broker{srv: srv, ln: ln, log: log, done: make(chan struct{}), cancel: cancel}, nil
 }
 
-func addHooks(srv *mochi.Server, hooks []mochi.Hook) error {
-	guarded := false
-	for _, h := range hooks {
-		if h.Provides(mochi.OnConnectAuthenticate) || h.Provides(mochi.OnACLCheck) {
-			guarded = true
-		}
+// hooks returns the broker's hooks in the order mochi must run them:
+// access first (mochi checks ACLs before any OnPublish anyway), then the
+// limits, the caller's hooks, and the Ingest hook last, so that it sees
+// only what every other hook let through.
+func (c BrokerConfig) hooks(ctx context.Context, srv *mochi.Server, log *slog.Logger) []mochi.Hook {
+	var deny func(client, reason, topic string)
+	if c.Auth != nil {
+		deny = c.Auth.OnDenied
 	}
-	if !guarded {
-		hooks = append([]mochi.Hook{new(allowAll)}, hooks...)
+	report := newReporter(log, c.Metrics, deny)
+	g := &guard{srv: srv, ctx: ctx, limit: c.MessageRate, burst: c.MessageBurst, flood: c.FloodTimeout,
+		exempt: func(*mochi.Client) bool { return false }, metrics: c.Metrics, deny: report,
+		meters: map[string]*meter{}, sweepAt: minSweep}
+
+	var hooks []mochi.Hook
+	switch {
+	case c.Auth != nil:
+		a := newAccess(ctx, c.Auth, report)
+		g.exempt = func(cl *mochi.Client) bool { return a.isServer(cl.Properties.Username) }
+		hooks = append(hooks, a)
+	case !slices.ContainsFunc(c.Hooks, func(h mochi.Hook) bool {
+		return h.Provides(mochi.OnConnectAuthenticate) || h.Provides(mochi.OnACLCheck)
+	}):
+		hooks = append(hooks, new(allowAll))
 	}
-	for _, h := range hooks {
-		if err := srv.AddHook(h, nil); err != nil {
-			return fmt.Errorf("mqtt broker: hook %s: %w", h.ID(), err)
-		}
+	hooks = append(hooks, g)
+	hooks = append(hooks, c.Hooks...)
+	if c.Ingest != nil {
+		hooks = append(hooks, newDurable(ctx, srv, c.Ingest, c.IngestTimeout, log, c.Metrics))
 	}
-	return nil
+	return hooks
 }
 
 // allowAll lets every client connect and use every topic. (mochi's own
 // auth.AllowHook would pull in yaml through its ledger.)
 type allowAll struct{ mochi.HookBase }
+
+var _ mochi.Hook = (*allowAll)(nil)
 
 // ID implements mochi.Hook.
 func (*allowAll) ID() string { return "allow-all" }
@@ -228,13 +344,17 @@ func (b *Broker) Run(ctx context.Context) error {
 		return errors.New("mqtt broker: already running")
 	}
 	b.serving = true
+	b.up.Store(true) // before Serve starts the listener and a client can connect
 	err := b.srv.Serve()
+	if err != nil {
+		b.up.Store(false)
+	}
 	b.mu.Unlock()
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
-	b.log.Info("mqtt broker listening", "addr", b.Addr().String())
+	b.log.Info("mqtt broker listening", "addr", b.Addr().String(), "protocol", b.ln.protocol)
 
 	select {
 	case <-ctx.Done():
@@ -250,10 +370,45 @@ func (b *Broker) Close() error {
 	b.once.Do(func() {
 		b.mu.Lock() // not while Serve runs
 		b.closed = true
+		b.up.Store(false)
 		b.mu.Unlock()
 		close(b.done)
+		b.cancel()        // before the clients' read loops are waited for
 		_ = b.srv.Close() // always nil
 	})
+	return nil
+}
+
+// Connected reports whether the broker is serving, for /readyz: the same
+// check as Ingester.Connected.
+func (b *Broker) Connected() bool { return b.up.Load() }
+
+// Send publishes cmd on the unit's cmd topic at QoS 1 (not retained)
+// through the broker's inline client, with no MQTT connection of its own.
+// It fails with ErrNotConnected while the broker is not serving. A nil
+// error means the command is queued for every session subscribed to the
+// topic, a disconnected persistent one included (up to MaxInflight
+// messages and MessageExpiry); it does not mean the terminal has it, and
+// with no session subscribed it goes nowhere, as on any broker: dispatch
+// learns of delivery from the terminal's ack. Terminals must treat commands
+// idempotently: one may arrive twice after a reconnect.
+func (b *Broker) Send(ctx context.Context, unit string, cmd telemetry.Command) error {
+	if !telemetry.ValidUnitID(unit) {
+		return fmt.Errorf("send to unit %q: invalid unit id", unit)
+	}
+	payload, err := telemetry.EncodeCommand(cmd)
+	if err != nil {
+		return fmt.Errorf("send to unit %s: %w", unit, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send to unit %s: %w", unit, err)
+	}
+	if !b.Connected() {
+		return fmt.Errorf("send to unit %s: %w", unit, ErrNotConnected)
+	}
+	if err := b.srv.Publish(telemetry.Topic(unit, telemetry.KindCmd), payload, false, qos1); err != nil {
+		return fmt.Errorf("send to unit %s: %w", unit, err)
+	}
 	return nil
 }
 
@@ -263,9 +418,10 @@ func (b *Broker) Close() error {
 // connections that never became clients, and waits for every goroutine it
 // started on Close.
 type listener struct {
-	id  string
-	ln  net.Listener
-	log *slog.Logger
+	id       string
+	protocol string // tcp or tls
+	ln       net.Listener
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	closed bool
@@ -285,7 +441,7 @@ func (l *listener) ID() string { return l.id }
 func (l *listener) Address() string { return l.ln.Addr().String() }
 
 // Protocol implements listeners.Listener.
-func (l *listener) Protocol() string { return "tcp" }
+func (l *listener) Protocol() string { return l.protocol }
 
 // Serve accepts connections until Close.
 func (l *listener) Serve(establish listeners.EstablishFn) {
@@ -317,11 +473,12 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 
 func (l *listener) serveConn(establish listeners.EstablishFn, conn net.Conn) {
 	defer l.untrack(conn)
-	_ = conn.SetDeadline(time.Now().Add(connectWait)) // mochi resets it after CONNECT
-	// mochi logs every disconnect at debug level; a refused packet deserves more.
-	if err := establish(l.id, conn); errors.Is(err, packets.ErrPacketTooLarge) {
-		l.log.Warn("mqtt client disconnected: packet too large", "remote", conn.RemoteAddr().String())
-	}
+	// The TLS handshake, if any, and CONNECT must come within connectWait;
+	// mochi sets the keepalive deadline after CONNECT.
+	_ = conn.SetDeadline(time.Now().Add(connectWait))
+	// mochi logs every disconnect at debug level; the limits hook reports
+	// a client disconnected for an oversized packet.
+	_ = establish(l.id, conn)
 }
 
 // track registers a goroutine (and conn, if any) unless the listener is closed.
@@ -347,21 +504,28 @@ func (l *listener) untrack(conn net.Conn) {
 }
 
 // Close stops accepting, disconnects the listener's clients and waits.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+//
+// It closes every connection itself rather than through mochi's
+// closeClients: that calls Clients.GetByListener, which takes a read lock
+// twice and deadlocks Close when a client disconnects at the same moment
+// (mochi-mqtt/server#488, unfixed in v2.7.9). Closing the socket ends the
+// client's read loop as mochi's own disconnect would; an MQTT 5 client
+// misses only the DISCONNECT reason "server shutting down".
+func (l *listener) Close(listeners.CloseFn) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return
 	}
 	l.closed = true
-	l.mu.Unlock()
-
-	closeClients(l.id)
 	_ = l.ln.Close()
-	l.mu.Lock()
-	for conn := range l.conns { // those that had not sent CONNECT yet
+	conns := slices.Collect(maps.Keys(l.conns))
+	l.mu.Unlock()
+	for _, conn := range conns {
+		if tc, ok := conn.(*tls.Conn); ok {
+			conn = tc.NetConn() // no close_notify: it could wait on a slow client
+		}
 		conn.Close()
 	}
-	l.mu.Unlock()
 	l.wg.Wait()
 }

@@ -12,7 +12,18 @@
 //
 // A Broker is the embedded broker (mochi-mqtt) that lifelined runs when no
 // external broker is configured. Every limit it enforces is set explicitly
-// from BrokerConfig, and authentication and ACLs plug in as mochi hooks.
+// from BrokerConfig, including a message rate per client. With
+// BrokerConfig.Auth it denies by default: a terminal logs in as its unit
+// (client id = username) and may publish only its own uplink and subscribe
+// only to its own cmd topic; only the server's own user may read the whole
+// uplink. With BrokerConfig.Ingest the broker hands each uplink message to
+// the Handler before it acknowledges it, so that a terminal's PUBACK means
+// the report is stored (mochi itself keeps nothing across a restart, and
+// drops QoS 1 messages to a subscriber that falls MaxInflight behind, so an
+// Ingester subscribed to the embedded broker could lose what was
+// acknowledged); Broker.Send then publishes commands without any MQTT
+// client. deploy/mosquitto-acl and deploy/EMQX.md apply the same rules to
+// external brokers.
 //
 // Both have a Run(ctx) method that returns once ctx is done and everything
 // they started has stopped.

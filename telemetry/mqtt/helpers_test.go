@@ -245,3 +245,54 @@ func freeAddr(tb testing.TB) string {
 	l.Close()
 	return addr
 }
+
+// dial connects a paho client like connect, but returns the refusal
+// instead of failing the test.
+func dial(tb testing.TB, url, id string, configure ...func(*paho.ClientOptions)) (paho.Client, error) {
+	tb.Helper()
+	// MQTT 3.1.1 only: on a refusal paho would retry with 3.1.
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetProtocolVersion(4).
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetOrderMatters(false)
+	for _, f := range configure {
+		f(opts)
+	}
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(waitLong) {
+		tb.Fatalf("connect %s to %s did not complete", id, url)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { c.Disconnect(250) })
+	return c, nil
+}
+
+// login sets a client's credentials.
+func login(user, password string) func(*paho.ClientOptions) {
+	return func(o *paho.ClientOptions) { o.SetUsername(user).SetPassword(password) }
+}
+
+// onLost reports a lost connection on the returned channel.
+func onLost(o *paho.ClientOptions) <-chan error {
+	lost := make(chan error, 1)
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	return lost
+}
+
+// publishErr publishes at QoS 1 and returns the outcome; a token that is
+// not complete after wait is reported as errNoPuback.
+func publishErr(c paho.Client, topic string, payload []byte, wait time.Duration) error {
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(wait) {
+		return errNoPuback
+	}
+	return tok.Error()
+}
+
+var errNoPuback = errors.New("no PUBACK")

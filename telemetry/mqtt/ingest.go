@@ -325,7 +325,7 @@ func (i *Ingester) deliver(ctx context.Context, work *inflight, m paho.Message) 
 	}
 	defer func() { <-work.sem }()
 
-	if err := i.handle(ctx, m); err != nil {
+	if err := safeHandle(ctx, i.h, m.Topic(), m.Payload()); err != nil {
 		if ctx.Err() != nil {
 			i.log.Debug("mqtt message not acknowledged at shutdown", "topic", m.Topic(), "error", err)
 			return
@@ -335,17 +335,6 @@ func (i *Ingester) deliver(ctx context.Context, work *inflight, m paho.Message) 
 		return
 	}
 	m.Ack()
-}
-
-// handle calls the Handler, turning a panic into an error so that bad
-// input cannot take the server down.
-func (i *Ingester) handle(ctx context.Context, m paho.Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panic: %v", r)
-		}
-	}()
-	return i.h.Handle(ctx, m.Topic(), m.Payload())
 }
 
 // Send publishes cmd on the unit's cmd topic at QoS 1 (not retained) and

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/time/rate"
 
 	"github.com/lifeline-ems/lifeline/telemetry"
 	"github.com/lifeline-ems/lifeline/telemetry/mqtt"
@@ -435,7 +436,7 @@ func (h *slowHandler) Handle(context.Context, string, []byte) error {
 func BenchmarkIngest(b *testing.B) {
 	const ingestWindow = 256
 	checkLeaks(b)
-	br := startBroker(b, mqtt.BrokerConfig{})
+	br := startBroker(b, mqtt.BrokerConfig{MessageRate: rate.Inf})
 	h := &countHandler{window: make(chan struct{}, ingestWindow), target: int64(b.N), reached: make(chan struct{})}
 	ing := mqtt.NewIngester(mqtt.ClientConfig{URL: brokerURL(br), ClientID: "lb-ingest"}, h,
 		slog.New(slog.DiscardHandler))
