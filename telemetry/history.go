@@ -11,7 +11,8 @@ import (
 // status. Implementations live in the store adapters.
 type History interface {
 	// AppendFixes stores fixes; when it returns nil they are durable.
-	// A fix already stored (same unit and seq) is stored once.
+	// A fix already stored (same unit, seq and fix time: a rebooted
+	// terminal restarts its seq) is stored once.
 	AppendFixes(ctx context.Context, fixes []Fix) error
 	// AppendVideo stores one video-status report durably.
 	AppendVideo(ctx context.Context, v Video) error

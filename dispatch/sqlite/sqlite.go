@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/internal/groupcommit"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// File is the name of the database file in the data directory.
+const File = "lifeline.db"
+
+// Group commit of position fixes.
+const (
+	maxBatchRows  = 5000             // rows the writer gathers into one transaction
+	commitTimeout = 30 * time.Second // bound on one transaction
+	readConns     = 4
+)
+
+// DB is Lifeline's embedded durable record. It implements dispatch.Store,
+// dispatch.Users, dispatch.Auditor and telemetry.History.
+type DB struct {
+	write  *sql.DB // one connection; every transaction BEGIN IMMEDIATE
+	read   *sql.DB // read-only connections
+	fixes  *groupcommit.Committer
+	logger *slog.Logger
+}
+
+var (
+	_ dispatch.Store    = (*DB)(nil)
+	_ dispatch.Users    = (*DB)(nil)
+	_ dispatch.Auditor  = (*DB)(nil)
+	_ telemetry.History = (*DB)(nil)
+	_ dispatch.Tracks   = (*DB)(nil)
+)
+
+// Open opens (creating it if missing) the database File under dir,
+// migrates its schema and starts the writer of position history. Close
+// releases it.
+func Open(ctx context.Context, dir string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "sqlite")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: data directory: %w", err)
+	}
+	path := filepath.Join(dir, File)
+	pragmas := url.Values{"_pragma": {
+		"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
+	}}
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	db := &DB{write: write, logger: logger}
+	if err := db.migrate(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	pragmas.Add("_pragma", "query_only(1)")
+	db.read, err = sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns)
+	// One writer goroutine: SQLite has one writer, and it is this connection.
+	db.fixes = groupcommit.New(1, maxBatchRows, commitTimeout, logger, db.flushFixes)
+	logger.Info("opened", "path", path)
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	res, err := p.Up(ctx)
+	for _, r := range res {
+		db.logger.Info("migrated", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	return err
+}
+
+// Close waits for the position writer to commit what it holds, then
+// closes the database.
+func (db *DB) Close() error {
+	db.fixes.Stop()
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE: SQLite's one
+// writer lock is taken at the start, so what fn reads stays true until it
+// commits).
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// constraint maps SQLite's constraint violations to dispatch codes: a
+// duplicate key is a conflict, a reference to a missing row not found.
+// Other errors are returned unchanged.
+func constraint(err error, conflict, notFound string) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return dispatch.Errorf(dispatch.CodeConflict, "%s", conflict)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return dispatch.Errorf(dispatch.CodeNotFound, "%s", notFound)
+	}
+	return err
+}
+
+// Times are stored as microseconds since the Unix epoch; zero is NULL
+// where a time is optional.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: !t.IsZero()}
+}
+
+func fromNullMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMicros(n.Int64)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect scans every row of rows with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

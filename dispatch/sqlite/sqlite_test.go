@@ -1,0 +1,176 @@
+package sqlite_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/sqlite"
+	"github.com/lifeline-ems/lifeline/dispatch/storetest"
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(tb testing.TB, dir string) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Stores {
+		db := open(t, t.TempDir())
+		return storetest.Stores{Store: db, Users: db, Audit: db, History: db}
+	})
+}
+
+// TestReopen checks that what was acknowledged survives a close and a
+// reopen, and that migrating an up-to-date file is a no-op.
+func TestReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	db, err := sqlite.Open(ctx, dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := &dispatch.Incident{ID: "INC-1", Priority: 1, Category: dispatch.CatStroke, Status: dispatch.IncidentOpen, CreatedAt: t0, UpdatedAt: t0}
+	if _, _, err := db.CreateIncident(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendFixes(ctx, []telemetry.Fix{{Unit: "U1", Seq: 1, Time: t0, Lat: 29, Lon: 105}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AppendAudit(ctx, dispatch.AuditEntry{At: t0, Actor: "system", Action: "start"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendFixes(ctx, []telemetry.Fix{{Unit: "U1", Seq: 2, Time: t0}}); dispatch.ErrorCode(err) != dispatch.CodeUnavailable {
+		t.Fatalf("AppendFixes after Close: %v, want unavailable", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sqlite.File)); err != nil {
+		t.Fatal(err)
+	}
+
+	db = open(t, dir)
+	if _, err := db.Incident(ctx, "INC-1"); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := db.Latest(ctx)
+	if err != nil || len(latest) != 1 {
+		t.Fatalf("Latest after reopen: %v, %v", latest, err)
+	}
+	log, err := db.AuditLog(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dispatch.VerifyAudit(log); err != nil || len(log) != 1 {
+		t.Fatalf("audit after reopen: %d entries, %v", len(log), err)
+	}
+}
+
+func TestPrunePositions(t *testing.T) {
+	db := open(t, t.TempDir())
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	var fixes []telemetry.Fix
+	for i := range 10 {
+		for _, u := range []string{"U1", "U2"} {
+			fixes = append(fixes, telemetry.Fix{Unit: u, Seq: uint64(i), Time: t0.Add(time.Duration(i) * 24 * time.Hour)})
+		}
+	}
+	if err := db.AppendFixes(ctx, fixes); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PrunePositions(ctx, t0.Add(4*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 8 {
+		t.Fatalf("pruned %d fixes, want 8", n)
+	}
+	track, err := db.Track(ctx, "U1", t0, t0.Add(30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(track) != 6 || track[0].Seq != 4 {
+		t.Fatalf("track after prune: %d fixes from seq %d, want 6 from 4", len(track), track[0].Seq)
+	}
+}
+
+// TestAuditAppendOnly checks that the database itself refuses to change
+// the audit log.
+func TestAuditAppendOnly(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	ctx := t.Context()
+	if _, err := db.AppendAudit(ctx, dispatch.AuditEntry{At: time.Now(), Actor: "li", Action: "login"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, sql string }{
+		{"update", `UPDATE audit SET actor = 'mallory'`},
+		{"delete", `DELETE FROM audit`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := sqlite.Exec(ctx, db, tt.sql); err == nil {
+				t.Fatalf("%s was allowed", tt.sql)
+			}
+		})
+	}
+	log, err := db.AuditLog(ctx, 0, 0)
+	if err != nil || len(log) != 1 || log[0].Actor != "li" {
+		t.Fatalf("audit changed: %+v, %v", log, err)
+	}
+}
+
+// TestGroupCommit checks that concurrent callers share transactions.
+func TestGroupCommit(t *testing.T) {
+	db := open(t, t.TempDir())
+	ctx := t.Context()
+	const callers, per = 64, 10
+	t0 := time.Now().UTC()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*per)
+	for c := range callers {
+		wg.Go(func() {
+			for i := range per {
+				unit := "U" + string(rune('A'+c%26)) + string(rune('A'+c/26))
+				errs <- db.AppendFixes(ctx, []telemetry.Fix{{Unit: unit, Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Second)}})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits, rows := sqlite.CommitStats(db)
+	if rows != callers*per {
+		t.Fatalf("%d rows committed, want %d", rows, callers*per)
+	}
+	if commits >= rows {
+		t.Errorf("%d commits for %d rows: no call shared a transaction", commits, rows)
+	}
+	t.Logf("%d rows in %d commits", rows, commits)
+}
