@@ -26,17 +26,18 @@ type AuditEntry struct {
 
 // Audit actions recorded by Lifeline.
 const (
-	AuditLogin        = "login"
-	AuditLoginFailed  = "login_failed"
-	AuditACLDenied    = "acl_denied"
-	AuditAssign       = "assign"
-	AuditReassign     = "reassign"
-	AuditConsent      = "consent"
-	AuditRoleChange   = "role_change"
-	AuditUserCreate   = "user_create"
-	AuditCredentials  = "unit_credentials"
-	AuditIncident     = "incident_create"
-	AuditStatusChange = "status_change"
+	AuditLogin         = "login"
+	AuditLoginFailed   = "login_failed"
+	AuditACLDenied     = "acl_denied"
+	AuditAssign        = "assign"
+	AuditReassign      = "reassign"
+	AuditConsent       = "consent"
+	AuditRoleChange    = "role_change"
+	AuditUserCreate    = "user_create"
+	AuditCredentials   = "unit_credentials"
+	AuditIncident      = "incident_create"
+	AuditStatusChange  = "status_change"
+	AuditPasswordReset = "password_reset"
 )
 
 // GenesisHash is the Prev of the first entry.

@@ -347,8 +347,8 @@ func TestUnitCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first) != 24 {
-		t.Errorf("password %q: want 24 characters", first)
+	if len(first) != 43 {
+		t.Errorf("password %q: want 43 characters (256 bits)", first)
 	}
 	c, _ := f.users.UnitCredential(ctx, "U01")
 	if strings.Contains(c.PasswordHash, first) {
@@ -379,7 +379,10 @@ func TestUnitCredentials(t *testing.T) {
 
 // TestUnitCredentialsCache checks that a reconnect does not run bcrypt
 // again: a hundred cached checks take less than the first one.
-func TestUnitCredentialsCache(t *testing.T) {
+// TestUnitCredentialsStored: a terminal's secret is stored only as a
+// digest, checks cheaply (a reconnect storm must not queue behind a slow
+// hash) and a rotation retires the old secret at once.
+func TestUnitCredentialsStored(t *testing.T) {
 	ctx := context.Background()
 	f := newAccess(t, bcrypt.DefaultCost)
 	admin := f.boot(t)
@@ -387,19 +390,28 @@ func TestUnitCredentialsCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Now()
-	if !f.acc.AuthenticateUnit(ctx, "U02", pw) {
-		t.Fatal("refused")
+	c, err := f.users.UnitCredential(ctx, "U02")
+	if err != nil {
+		t.Fatal(err)
 	}
-	first := time.Since(t0)
-	t0 = time.Now()
-	for range 100 {
+	if len(pw) < 40 || strings.Contains(c.PasswordHash, pw) {
+		t.Fatalf("secret %d chars, stored %q: want a long secret stored only as a digest", len(pw), c.PasswordHash)
+	}
+	t0 := time.Now()
+	for range 1000 {
 		if !f.acc.AuthenticateUnit(ctx, "U02", pw) {
 			t.Fatal("refused")
 		}
 	}
-	if cached := time.Since(t0); cached > first {
-		t.Fatalf("100 cached checks took %s, the first (bcrypt) %s", cached, first)
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("1000 terminal logins took %s", d)
+	}
+	again, err := f.acc.RotateUnitCredentials(ctx, admin, "U02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.acc.AuthenticateUnit(ctx, "U02", pw) || !f.acc.AuthenticateUnit(ctx, "U02", again) {
+		t.Fatal("after rotation the old secret must fail and the new one pass")
 	}
 }
 
@@ -468,5 +480,25 @@ func TestAuditChain(t *testing.T) {
 	log[4].Detail = json.RawMessage(`{"from":{"role":"dispatcher","jurisdiction":"510322"},"role":"admin","jurisdiction":""}`)
 	if err := dispatch.VerifyAudit(log); err == nil || !strings.Contains(err.Error(), "entry 5") {
 		t.Fatalf("an edited entry passed verification: %v", err)
+	}
+}
+
+func TestResetPassword(t *testing.T) {
+	ctx := context.Background()
+	f := newAccess(t, bcrypt.MinCost)
+	f.boot(t)
+	dispatcher := dispatch.Principal{Name: "d", Role: dispatch.RoleDispatcher, Jurisdiction: countyID}
+	if _, err := f.acc.ResetPassword(ctx, dispatcher, dispatch.AdminUsername); dispatch.ErrorCode(err) != dispatch.CodeForbidden {
+		t.Fatalf("a dispatcher reset the admin's password: %v", err)
+	}
+	pw, err := f.acc.ResetPassword(ctx, dispatch.System, dispatch.AdminUsername)
+	if err != nil || len(pw) < 12 {
+		t.Fatalf("reset: %q %v", pw, err)
+	}
+	if _, _, err := f.acc.Login(ctx, dispatch.AdminUsername, adminPassword, "t"); err == nil {
+		t.Fatal("the old password still works")
+	}
+	if _, _, err := f.acc.Login(ctx, dispatch.AdminUsername, pw, "t"); err != nil {
+		t.Fatalf("the new password does not work: %v", err)
 	}
 }
