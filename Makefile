@@ -10,7 +10,7 @@ HTTP_PORT ?= 8080
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: run test services lint vet fmt bench fuzz screenshot soak
+.PHONY: run test services lint vet fmt bench load soak fuzz screenshot
 
 run:
 	$(GO) run ./cmd/lifelined --demo --mqtt-listen :$(MQTT_PORT) --http :$(HTTP_PORT)
@@ -33,6 +33,15 @@ fmt:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 5 ./geo/... ./telemetry/... ./dispatch/...
+
+# The load harness: the real server on PostgreSQL and SQLite, real MQTT
+# terminals, everything on this machine (docs/BENCHMARKS.md).
+load: services
+	$(GO) test ./cmd/lifelined -run '^$$' -bench LoadEndToEnd -benchtime 200000x -count 3
+
+# The same, long: minutes of sustained ingest.
+soak: services
+	$(GO) test ./cmd/lifelined -run '^$$' -bench 'LoadEndToEnd/postgres/batch=100' -benchtime 20000000x -timeout 60m
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh

@@ -27,6 +27,19 @@ type Config struct {
 	// Shared is the MQTT shared-subscription group for several instances
 	// on one external broker; empty for a single instance.
 	Shared string
+	// MQTTClientID is the ingest client's id on an external broker: stable
+	// across restarts (its persistent session holds what arrived while it
+	// was down) and different for every instance. Default lifelined-<host>.
+	MQTTClientID string
+	// TLS for HTTP and for the embedded broker: certificate and key files.
+	TLSCert, TLSKey         string
+	MQTTTLSCert, MQTTTLSKey string
+	// Retention is how long position and video history is kept (0: for
+	// ever). The dispatch record and the audit log are never dropped.
+	Retention time.Duration
+	// UnitRate is how many messages per second one terminal may publish
+	// on the embedded broker (bursts of 100 pass); 0 lifts the limit.
+	UnitRate float64
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// AdminPassword is the first administrator's password, from
@@ -37,7 +50,7 @@ type Config struct {
 // DefaultConfig returns the embedded default of contract v1.
 func DefaultConfig() Config {
 	return Config{
-		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data",
+		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data", UnitRate: 20, Retention: 400 * 24 * time.Hour,
 		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info",
 	}
 }
@@ -61,6 +74,13 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.Float64Var(&c.DemoSpeedup, "demo-speedup", c.DemoSpeedup, "time compression of the --demo scenario")
 	fs.DurationVar(&c.DemoCalls, "demo-calls", c.DemoCalls, "how often --demo takes and assigns a simulated call (0: never)")
 	fs.StringVar(&c.Shared, "mqtt-shared", c.Shared, "MQTT shared-subscription group when several instances share one broker")
+	fs.StringVar(&c.MQTTClientID, "mqtt-client-id", c.MQTTClientID, "ingest client id on an external broker; stable per instance (default lifelined-<hostname>)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "HTTPS certificate file (PEM); with --tls-key, HTTP is served over TLS only")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "HTTPS private key file (PEM)")
+	fs.StringVar(&c.MQTTTLSCert, "mqtt-tls-cert", c.MQTTTLSCert, "embedded broker certificate file (PEM); with --mqtt-tls-key, terminals connect over TLS only")
+	fs.StringVar(&c.MQTTTLSKey, "mqtt-tls-key", c.MQTTTLSKey, "embedded broker private key file (PEM)")
+	fs.DurationVar(&c.Retention, "history-retention", c.Retention, "how long position and video history is kept (0: for ever); calls and the audit log are kept for ever")
+	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -98,6 +118,12 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 func (c Config) Validate() error {
 	if c.MQTTURL == "" && c.MQTTListen == "" {
 		return fmt.Errorf("no MQTT broker: set --mqtt-url for an external broker or --mqtt-listen for the embedded one")
+	}
+	if c.Demo && (c.MQTTTLSCert != "" || c.MQTTURL != "") {
+		return fmt.Errorf("--demo runs its fleet on the embedded broker without TLS: drop --mqtt-url/--mqtt-tls-cert, or run cmd/fleetsim against your broker")
+	}
+	if c.UnitRate < 0 {
+		return fmt.Errorf("--mqtt-unit-rate %v: want 0 (no limit) or more", c.UnitRate)
 	}
 	if c.DemoSpeedup <= 0 {
 		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)

@@ -28,12 +28,28 @@ type demo struct {
 	rng   *rand.Rand
 }
 
-func newDemo(area *dispatch.Area, svc *dispatch.Service, mqttURL string, c Config, log *slog.Logger) *demo {
-	return &demo{
-		area: area, svc: svc, every: c.DemoCalls, log: log.With("component", "demo"),
-		fleet: sim.New(World(area), sim.Config{URL: mqttURL, Interval: 2 * time.Second, Speedup: c.DemoSpeedup, Wander: true}, log),
-		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42)),
+func newDemo(ctx context.Context, m *Main, log *slog.Logger) (*demo, error) {
+	// The simulated terminals are provisioned like real ones: a password
+	// per unit, issued by Access and stored hashed.
+	passwords := map[string]string{}
+	for _, u := range m.Area.Units {
+		pw, err := m.Access.RotateUnitCredentials(ctx, dispatch.System, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("demo: credentials for %s: %w", u.ID, err)
+		}
+		passwords[u.ID] = pw
 	}
+	c := m.Config
+	log.Info("demo: simulated fleet and calls; sign in to the console as admin (LIFELINE_ADMIN_PASSWORD, or the one-time password printed at first start)",
+		"units", len(passwords), "calls_every", c.DemoCalls)
+	return &demo{
+		area: m.Area, svc: m.Service, every: c.DemoCalls, log: log.With("component", "demo"),
+		fleet: sim.New(World(m.Area), sim.Config{
+			URL: m.mqttURL, Interval: 2 * time.Second, Speedup: c.DemoSpeedup, Wander: true,
+			Credentials: func(unit string) (string, string) { return unit, passwords[unit] },
+		}, log),
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42)),
+	}, nil
 }
 
 // World turns an area into the simulator's world: each unit at its home

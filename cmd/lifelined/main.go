@@ -5,6 +5,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/geojson"
-	"github.com/lifeline-ems/lifeline/dispatch/memory"
 	"github.com/lifeline-ems/lifeline/telemetry"
 	"github.com/lifeline-ems/lifeline/telemetry/mqtt"
 	"github.com/lifeline-ems/lifeline/web"
@@ -31,7 +32,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "lifelined:", err)
 		}
@@ -42,7 +43,15 @@ func main() {
 var errHelp = errors.New("help requested")
 
 // run is main without the process: parse, start, wait for ctx, close.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "audit":
+			return runAudit(ctx, args[1:], stdout, stderr)
+		case "admin":
+			return runAdmin(ctx, args[1:], stdout, stderr)
+		}
+	}
 	m := NewMain()
 	if err := m.Config.Parse("lifelined", args, nil); err != nil {
 		if strings.Contains(err.Error(), "help requested") {
@@ -91,10 +100,12 @@ type Main struct {
 	Access   *dispatch.Access
 	Registry *prometheus.Registry
 
-	broker   *mqtt.Broker
-	ingester *mqtt.Ingester
-	web      *web.Server
-	mqttURL  string
+	record    record
+	connected func() bool
+	broker    *mqtt.Broker
+	ingester  *mqtt.Ingester
+	web       *web.Server
+	mqttURL   string
 
 	cancel   context.CancelFunc
 	group    *errgroup.Group
@@ -120,13 +131,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.PostgresURL != "" {
-		return fmt.Errorf("--postgres-url is not supported by this version yet: the durable PostgreSQL store is being built")
-	}
 	if c.RedisURL != "" {
 		return fmt.Errorf("--redis-url is not supported by this version yet: shared live state is being built")
 	}
 	log := m.Logger
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
 	if m.Area, err = loadArea(c.Area); err != nil {
 		return err
 	}
@@ -134,56 +150,92 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("area: %w", err)
 	}
-
+	httpTLS, err := loadTLS("--tls-cert", c.TLSCert, c.TLSKey)
+	if err != nil {
+		return err
+	}
+	mqttTLS, err := loadTLS("--mqtt-tls-cert", c.MQTTTLSCert, c.MQTTTLSKey)
+	if err != nil {
+		return err
+	}
 	m.Registry = prometheus.NewRegistry()
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	m.mqttURL = c.MQTTURL
+	// The durable record first: the picture, the users and the telemetry
+	// gate are rebuilt from it.
+	if m.record, err = openRecord(ctx, c, log); err != nil {
+		return err
+	}
+	closers = append(closers, m.record.Close)
+	if m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: m.record, Auditor: m.record, Area: m.Area, Logger: log}); err != nil {
+		return err
+	}
+
+	// Messages go broker -> pipeline -> service, and commands service ->
+	// broker: bind the pipeline late to close the loop. On the embedded
+	// broker the pipeline runs before the terminal's PUBACK, so a PUBACK
+	// means stored; an external broker is read by the paho ingester, which
+	// acknowledges only what it stored.
+	var pipeline *telemetry.Pipeline
+	ingest := handlerFunc(func(ctx context.Context, topic string, payload []byte) error {
+		return pipeline.Handle(ctx, topic, payload)
+	})
+	var commands dispatch.Commander
 	if c.MQTTURL == "" {
-		if m.broker, err = mqtt.NewBroker(mqtt.BrokerConfig{Listen: c.MQTTListen}, log); err != nil {
+		m.broker, err = mqtt.NewBroker(mqtt.BrokerConfig{
+			Listen: c.MQTTListen, TLS: mqttTLS, Ingest: ingest, Metrics: mqtt.NewMetrics(m.Registry), MessageRate: unitRate(c.UnitRate),
+			Auth: &mqtt.Auth{Units: m.Access, OnDenied: m.denied},
+		}, log)
+		if err != nil {
 			return err
 		}
-		m.mqttURL = "tcp://" + loopback(m.broker.Addr())
+		closers = append(closers, m.broker.Close)
+		scheme := "tcp://"
+		if mqttTLS != nil {
+			scheme = "ssl://"
+		}
+		m.mqttURL, commands, m.connected = scheme+loopback(m.broker.Addr()), m.broker, m.broker.Connected
+	} else {
+		m.ingester = mqtt.NewIngester(mqtt.ClientConfig{URL: c.MQTTURL, Shared: c.Shared, ClientID: ingestClientID(c.MQTTClientID)}, ingest, log)
+		m.mqttURL, commands, m.connected = c.MQTTURL, m.ingester, m.ingester.Connected
 	}
 
-	// The ingester hands messages to the pipeline, the pipeline to the
-	// service, and the service sends commands through the ingester: bind
-	// the pipeline late to close the loop.
-	var pipeline *telemetry.Pipeline
-	m.ingester = mqtt.NewIngester(mqtt.ClientConfig{URL: m.mqttURL, Shared: c.Shared}, handlerFunc(func(ctx context.Context, topic string, payload []byte) error {
-		return pipeline.Handle(ctx, topic, payload)
-	}), log)
 	bus := dispatch.NewBus()
-	history := memory.NewTracks(20000)
-	audit := memory.NewAudit()
-	m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: memory.NewUsers(), Auditor: audit, Area: m.Area, Logger: log})
-	if err != nil {
-		m.closeBroker()
+	if m.Service, err = dispatch.NewService(ctx, dispatch.Config{
+		Area: m.Area, Store: m.record, Tracks: m.record, Auditor: m.record,
+		Events: bus, Commands: commands, Logger: log,
+	}); err != nil {
 		return err
 	}
-	m.Service, err = dispatch.NewService(ctx, dispatch.Config{
-		Area: m.Area, Store: memory.NewStore(), Tracks: history, Auditor: audit,
-		Events: bus, Commands: m.ingester, Logger: log,
-	})
-	if err == nil {
-		err = m.bootstrap(ctx)
-	}
-	if err != nil {
-		m.closeBroker()
+	if err = m.bootstrap(ctx); err != nil {
 		return err
 	}
-	sink := telemetry.Recorder{History: history, Next: m.Service}
-	pipeline = telemetry.NewPipeline(m.Service, telemetry.NewValidator(telemetry.DefaultLimits, nil), sink, telemetry.NewMetrics(m.Registry), log, nil)
+	if n, head, err := verifyAudit(ctx, m.record); err != nil {
+		log.Error("AUDIT LOG BROKEN: investigate before trusting it", "err", err)
+	} else {
+		log.Info("audit log intact", "entries", n, "head_seq", head.Seq, "head_hash", head.Hash)
+	}
+	validator, err := m.validator(ctx)
+	if err != nil {
+		return err
+	}
+	sink := telemetry.Recorder{History: m.record, Next: m.Service}
+	pipeline = telemetry.NewPipeline(m.Service, validator, sink, telemetry.NewMetrics(m.Registry), log, nil)
 
-	m.web, err = web.New(web.Config{
-		Addr: c.HTTP, Dispatch: m.Service, Events: bus, AreaGeoJSON: areaJSON, Access: m.Access,
+	if m.web, err = web.New(web.Config{
+		Addr: c.HTTP, Dispatch: m.Service, Events: bus, AreaGeoJSON: areaJSON, Access: m.Access, TLS: httpTLS,
 		Ready:    m.ready,
 		Metrics:  promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}),
 		Registry: m.Registry, Logger: log,
-	})
-	if err != nil {
-		m.closeBroker()
+	}); err != nil {
 		return err
+	}
+
+	var demo *demo
+	if c.Demo {
+		if demo, err = newDemo(ctx, m, log); err != nil {
+			return err
+		}
 	}
 
 	ctx, m.cancel = context.WithCancel(context.Background())
@@ -191,19 +243,79 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.group = g
 	if m.broker != nil {
 		g.Go(func() error { return m.broker.Run(ctx) })
+	} else {
+		g.Go(func() error { return m.ingester.Run(ctx) })
 	}
-	g.Go(func() error { return m.ingester.Run(ctx) })
 	g.Go(func() error { return m.web.Run(ctx) })
-	if c.Demo {
+	g.Go(func() error { return maintain(ctx, m.record, c.Retention, log) })
+	if demo != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.
-		d := newDemo(m.Area, m.Service, m.mqttURL, c, log)
 		dctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- d.Run(dctx) }()
+		go func() { done <- demo.Run(dctx) }()
 		m.stopDemo = func() error { cancel(); return <-done }
 	}
 	return nil
+}
+
+// ingestClientID is the configured id, or lifelined-<hostname>: stable
+// across restarts of one instance, different between instances.
+func ingestClientID(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	host, _ := os.Hostname()
+	id := []byte(mqtt.ServerClientPrefix)
+	for _, r := range []byte(host) {
+		if r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			id = append(id, r)
+		}
+	}
+	return string(id)
+}
+
+// unitRate is the broker's per-terminal limit: 0 means none.
+func unitRate(perSecond float64) rate.Limit {
+	if perSecond == 0 {
+		return rate.Inf
+	}
+	return rate.Limit(perSecond)
+}
+
+// denied records a refusal by the broker in the audit log (the broker
+// limits how often it calls this, so a flood cannot flood the log).
+func (m *Main) denied(client, reason, topic string) {
+	m.Access.Audit(context.Background(), "mqtt:"+client, dispatch.AuditACLDenied, topic, map[string]string{"reason": reason})
+}
+
+// loadTLS reads a certificate and key pair; none gives a nil config.
+func loadTLS(flag, cert, key string) (*tls.Config, error) {
+	if cert == "" && key == "" {
+		return nil, nil
+	}
+	if cert == "" || key == "" {
+		return nil, fmt.Errorf("%s and its key must be given together", flag)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// validator is the telemetry gate, seeded with each unit's last stored
+// fix so that after a restart replayed or older fixes are still told apart.
+func (m *Main) validator(ctx context.Context) (*telemetry.Validator, error) {
+	v := telemetry.NewValidator(telemetry.DefaultLimits, nil)
+	latest, err := m.record.Latest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restore telemetry: %w", err)
+	}
+	for _, f := range latest {
+		v.Seed(f)
+	}
+	return v, nil
 }
 
 // bootstrap creates the first administrator: with LIFELINE_ADMIN_PASSWORD
@@ -221,16 +333,10 @@ func (m *Main) bootstrap(ctx context.Context) error {
 }
 
 func (m *Main) ready(ctx context.Context) error {
-	if !m.ingester.Connected() {
+	if !m.connected() {
 		return errors.New("not connected to the MQTT broker " + m.mqttURL)
 	}
 	return nil
-}
-
-func (m *Main) closeBroker() {
-	if m.broker != nil {
-		_ = m.broker.Close()
-	}
 }
 
 // Close stops every part and waits for them.
@@ -245,6 +351,8 @@ func (m *Main) Close() error {
 	}
 	m.cancel()
 	err := cmp.Or(m.group.Wait(), demoErr)
+	// Everything that writes has stopped: the store commits what it holds.
+	err = cmp.Or(err, m.record.Close())
 	m.cancel = nil
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +71,9 @@ func startMain(tb testing.TB, mutate func(*Config)) *server {
 		return resp.StatusCode == http.StatusOK
 	})
 	s := &server{Main: m}
-	s.token = s.login(tb, "admin", testAdminPassword)
+	if m.Config.AdminPassword != "" {
+		s.token = s.login(tb, "admin", m.Config.AdminPassword)
+	}
 	return s
 }
 
@@ -110,11 +114,27 @@ type terminal struct {
 	cmds chan telemetry.Command
 }
 
-func newTerminal(tb testing.TB, brokerURL, unit string) *terminal {
+// credentials issues (or rotates) the broker password of a unit's terminal.
+func (s *server) credentials(tb testing.TB, unit string) string {
+	tb.Helper()
+	var c struct{ Username, Password string }
+	if code := s.do(tb, "POST", "/api/v1/units/"+unit+"/credentials", nil, &c); code != http.StatusCreated || c.Username != unit || c.Password == "" {
+		tb.Fatalf("credentials for %s: %d %+v", unit, code, c)
+	}
+	return c.Password
+}
+
+// terminalOptions are a unit terminal's connection settings, as a vendor
+// would configure them: unit id as client id and username.
+func terminalOptions(brokerURL, unit, password string) *paho.ClientOptions {
+	return paho.NewClientOptions().AddBroker(brokerURL).SetClientID(unit).SetUsername(unit).SetPassword(password).
+		SetCleanSession(true).SetAutoReconnect(false).SetWill(telemetry.Topic(unit, telemetry.KindOnline), "offline", 1, true)
+}
+
+func newTerminal(tb testing.TB, s *server, unit string) *terminal {
 	tb.Helper()
 	t := &terminal{unit: unit, cmds: make(chan telemetry.Command, 16)}
-	opts := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("test-"+unit).SetCleanSession(true).
-		SetWill(telemetry.Topic(unit, telemetry.KindOnline), "offline", 1, true)
+	opts := terminalOptions(s.MQTTURL(), unit, s.credentials(tb, unit))
 	t.c = paho.NewClient(opts)
 	if tok := t.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		tb.Fatalf("terminal %s connect: %v", unit, tok.Error())
@@ -209,29 +229,41 @@ func (c *console) first() string {
 	return typ
 }
 
-func doJSON(tb testing.TB, token, method, url string, body any, out any) int {
-	tb.Helper()
+// requestJSON calls the API and decodes the reply into out (when not nil).
+func requestJSON(token, method, url string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		r = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, url, r)
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return 0, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, url, err)
+		return 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			tb.Fatalf("%s %s: decode: %v", method, url, err)
+			return resp.StatusCode, fmt.Errorf("%s %s: decode: %w", method, url, err)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
+}
+
+func doJSON(tb testing.TB, token, method, url string, body any, out any) int {
+	tb.Helper()
+	code, err := requestJSON(token, method, url, body, out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return code
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -247,7 +279,7 @@ func TestEndToEnd(t *testing.T) {
 	for i, u := range units[:8] {
 		p := orb.Point{seat[0] + float64(i%4-2)*0.012 + 0.003, seat[1] + float64(i/4-1)*0.015 + 0.002}
 		pos[u.ID] = p
-		terms[u.ID] = newTerminal(t, m.MQTTURL(), u.ID)
+		terms[u.ID] = newTerminal(t, m, u.ID)
 		start := time.Now()
 		terms[u.ID].fix(t, p)
 		waitFor(t, time.Second, "fix of "+u.ID+" on the websocket", func() bool { return con.unitAt(u.ID, p) })
@@ -271,8 +303,18 @@ func TestEndToEnd(t *testing.T) {
 	for _, b := range bad {
 		victim.publish(t, telemetry.KindGPS, b, false)
 	}
-	stranger := newTerminal(t, m.MQTTURL(), "NOT-A-UNIT")
-	stranger.fix(t, seat)
+	// Nobody gets in without a unit's credentials, nor as another unit.
+	for _, opts := range []*paho.ClientOptions{
+		terminalOptions(m.MQTTURL(), "NOT-A-UNIT", "guess-guess-guess"),
+		terminalOptions(m.MQTTURL(), units[0].ID, "wrong-password-123"),
+		terminalOptions(m.MQTTURL(), units[0].ID, "").SetUsername(""),
+	} {
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(0)
+			t.Fatalf("broker let in %q with a wrong or missing password", opts.Username)
+		}
+	}
 	// A sentinel after the bad input: once it lands, everything before it was handled.
 	good := orb.Point{pos[units[0].ID][0] + 0.0001, pos[units[0].ID][1]}
 	victim.fix(t, good)
@@ -286,7 +328,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("unknown unit became known: %d", code)
 	}
 	metrics := get(t, m.url("/metrics"))
-	for _, reason := range []string{"malformed", "out_of_range", "future", "impossible_jump", "unknown_unit"} {
+	for _, reason := range []string{"malformed", "out_of_range", "future", "impossible_jump"} {
 		if !strings.Contains(metrics, `reason="`+reason+`"`) {
 			t.Errorf("metrics do not count %s rejections", reason)
 		}
@@ -473,7 +515,8 @@ func TestPortInUse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMain()
-			m.Config.HTTP, m.Config.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+			m.Config.HTTP, m.Config.MQTTListen, m.Config.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+			m.Config.AdminPassword = testAdminPassword
 			tt.mutate(&m.Config)
 			m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			err := m.Run(context.Background())
@@ -535,5 +578,68 @@ func TestDemoMoves(t *testing.T) {
 	})
 	if units, _ := m.Service.Units(dispatch.System, ""); len(units) != 18 {
 		t.Fatalf("demo has %d units, want 18", len(units))
+	}
+}
+
+// TestExternalBroker runs lifelined on the real Mosquitto (--mqtt-url): the
+// paho ingester reads the terminals, the command goes back through the
+// broker. The broker here allows anonymous clients; its access rules are
+// deploy/mosquitto.conf's business (tested in telemetry/mqtt).
+func TestExternalBroker(t *testing.T) {
+	url := os.Getenv("LIFELINE_TEST_MQTT_URL")
+	if url == "" {
+		url = "tcp://127.0.0.1:1883"
+	}
+	ingestID := fmt.Sprintf("lifelined-test-%d", time.Now().UnixNano())
+	t.Cleanup(func() { // the ingest client's persistent session would stay on the broker
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(ingestID).SetCleanSession(true))
+		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(100)
+		}
+	})
+	m := startMain(t, func(c *Config) {
+		c.MQTTURL, c.MQTTListen, c.MQTTClientID = url, "", ingestID
+	})
+	unit := "FS-07"
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-%s-%d", unit, time.Now().UnixNano())).SetCleanSession(true))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect to Mosquitto at %s (make test starts it): %v", url, tok.Error())
+	}
+	defer c.Disconnect(100)
+	cmds := make(chan telemetry.Command, 4)
+	if tok := c.Subscribe(telemetry.Topic(unit, telemetry.KindCmd), 1, func(_ paho.Client, msg paho.Message) {
+		if cmd, err := telemetry.DecodeCommand(msg.Payload()); err == nil {
+			cmds <- cmd
+		}
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	at := orb.Point{104.9818, 29.1838}
+	publish := func(k telemetry.Kind, payload []byte) {
+		if tok := c.Publish(telemetry.Topic(unit, k), 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	publish(telemetry.KindOnline, []byte("online"))
+	publish(telemetry.KindGPS, telemetry.EncodeFixes(telemetry.Fix{Seq: 1, Time: time.Now().UTC(), Lat: at.Lat(), Lon: at.Lon()}))
+	waitFor(t, 5*time.Second, unit+" moved through Mosquitto", func() bool {
+		u := getUnit(t, m, unit)
+		return u.Position != nil && u.Position.Lat == at.Lat() && u.Online
+	})
+	var inc struct{ ID string }
+	call := map[string]any{"location": map[string]float64{"lat": at.Lat(), "lon": at.Lon()}, "priority": 1, "category": "stroke"}
+	if code := m.do(t, "POST", "/api/v1/incidents", call, &inc); code != http.StatusCreated {
+		t.Fatalf("create incident: %d", code)
+	}
+	if code := m.do(t, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", map[string]string{"unit": unit}, nil); code != http.StatusCreated {
+		t.Fatalf("assign: %d", code)
+	}
+	select {
+	case cmd := <-cmds:
+		if cmd.Type != telemetry.CommandAssign {
+			t.Fatalf("command %+v", cmd)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no assign command through Mosquitto")
 	}
 }
