@@ -75,6 +75,15 @@ func canonicalJSON(raw json.RawMessage) json.RawMessage {
 	return b
 }
 
+// Validate checks what a store needs before appending e: a Detail that is
+// not JSON could not be served back, nor hashed the same way twice.
+func (e AuditEntry) Validate() error {
+	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
+		return Errorf(CodeInvalid, "audit detail is not JSON")
+	}
+	return nil
+}
+
 // Seal fills in e's Seq, Prev and Hash as the entry after prev (nil for
 // the first entry). Stores call it inside the transaction that appends.
 func (e *AuditEntry) Seal(prev *AuditEntry) {

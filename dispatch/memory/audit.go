@@ -23,8 +23,8 @@ func NewAudit() *Audit { return &Audit{} }
 // AppendAudit implements dispatch.Auditor. A Detail that is not JSON is
 // invalid (it could not be served back); an empty one is stored as none.
 func (a *Audit) AppendAudit(ctx context.Context, e dispatch.AuditEntry) (dispatch.AuditEntry, error) {
-	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
-		return dispatch.AuditEntry{}, dispatch.Errorf(dispatch.CodeInvalid, "audit detail is not JSON")
+	if err := e.Validate(); err != nil {
+		return dispatch.AuditEntry{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

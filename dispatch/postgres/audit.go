@@ -34,8 +34,8 @@ func scanAudit(row pgx.Row) (dispatch.AuditEntry, error) {
 // the chain never forks (and the primary key on seq would refuse a fork
 // anyway). A Detail that is not JSON is invalid.
 func (db *DB) AppendAudit(ctx context.Context, e dispatch.AuditEntry) (dispatch.AuditEntry, error) {
-	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
-		return dispatch.AuditEntry{}, dispatch.Errorf(dispatch.CodeInvalid, "audit detail is not JSON")
+	if err := e.Validate(); err != nil {
+		return dispatch.AuditEntry{}, err
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockAudit); err != nil {

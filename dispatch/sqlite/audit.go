@@ -33,8 +33,8 @@ func scanAudit(s scanner) (dispatch.AuditEntry, error) {
 // writer serialises appenders, so the chain cannot fork. A Detail that is
 // not JSON is invalid.
 func (db *DB) AppendAudit(ctx context.Context, e dispatch.AuditEntry) (dispatch.AuditEntry, error) {
-	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
-		return dispatch.AuditEntry{}, dispatch.Errorf(dispatch.CodeInvalid, "audit detail is not JSON")
+	if err := e.Validate(); err != nil {
+		return dispatch.AuditEntry{}, err
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		last, err := scanAudit(tx.QueryRowContext(ctx, `SELECT `+auditColumns+` FROM audit ORDER BY seq DESC LIMIT 1`))
