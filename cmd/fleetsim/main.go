@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		duration   = fs.Duration("duration", 0, "stop after this long; 0 runs until interrupted")
 		prefix     = fs.String("client-prefix", "", "MQTT client id prefix (client id = prefix + unit id; a secured broker wants none)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		credsFile  = fs.String("credentials", "", "JSON file of unit passwords, {\"FS-01\":\"...\"}, for a broker that checks them")
+		provision  = fs.String("provision", "", "lifelined URL (e.g. http://localhost:8080): sign in as --admin-user with LIFELINE_ADMIN_PASSWORD and issue each simulated unit new credentials (this ROTATES them: for test systems)")
+		adminUser  = fs.String("admin-user", "admin", "who signs in for --provision")
 	)
 	if err := parse(fs, args, os.LookupEnv); err != nil {
 		return err
@@ -84,13 +87,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := credentials(ctx, *credsFile, *provision, *adminUser, w)
+	if err != nil {
+		return err
+	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	logger.Info("fleetsim", "area", area.Name, "units", len(w.Units), "seed", *seed)
 	fleet := sim.New(w, sim.Config{
 		URL: *url, Interval: *interval, Speedup: *speedup, Batch: *batch, VideoEvery: *videoEvery,
-		Wander: *wander, Seed: *seed, ClientPrefix: *prefix,
+		Wander: *wander, Seed: *seed, ClientPrefix: *prefix, Credentials: creds,
 	}, logger)
 	if *duration > 0 {
 		var cancel context.CancelFunc
