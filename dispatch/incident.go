@@ -130,6 +130,15 @@ type Assignment struct {
 	UpdatedAt time.Time        `json:"updated_at"`
 }
 
+// Window is when the assignment held its unit: from its creation until it
+// ended (its last update, once no longer active) or now.
+func (a Assignment) Window(now time.Time) (from, to time.Time) {
+	if a.Status.Active() {
+		return a.CreatedAt, now
+	}
+	return a.CreatedAt, a.UpdatedAt
+}
+
 // Recommendation is one ranked candidate unit for a call.
 type Recommendation struct {
 	Rank         int      `json:"rank"`

@@ -300,11 +300,15 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request, p dispatch.Princi
 		s.Error(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]any{"unit": id, "from": from, "to": to, "fixes": trackFixes(fixes)})
+}
+
+func trackFixes(fixes []telemetry.Fix) []trackFix {
 	out := make([]trackFix, len(fixes))
 	for i, f := range fixes {
 		out[i] = trackFix{Seq: f.Seq, Time: f.Time, Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": id, "from": from, "to": to, "fixes": out})
+	return out
 }
 
 // incidentView is an incident with what belongs to it on the wire.
@@ -313,6 +317,7 @@ type incidentView struct {
 	Recommendations *dispatch.Recommendations `json:"recommendations,omitempty"`
 	Assignments     []*dispatch.Assignment    `json:"assignments,omitempty"`
 	Transitions     []dispatch.Transition     `json:"transitions,omitempty"`
+	Tracks          []assignmentTrack         `json:"tracks,omitempty"`
 }
 
 func (s *Server) createIncident(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
@@ -376,7 +381,28 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request, p dispatch.Pri
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts})
+	// The timeline: each unit's track while it was assigned to the call.
+	tracks := make([]assignmentTrack, 0, len(as))
+	now := time.Now().UTC()
+	for _, a := range as {
+		from, to := a.Window(now)
+		fixes, err := s.cfg.Dispatch.Track(ctx, p, a.Unit, from, to)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		tracks = append(tracks, assignmentTrack{Assignment: a.ID, Unit: a.Unit, From: from, To: to, Fixes: trackFixes(fixes)})
+	}
+	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts, Tracks: tracks})
+}
+
+// assignmentTrack is one unit's track while assigned to an incident.
+type assignmentTrack struct {
+	Assignment string     `json:"assignment"`
+	Unit       string     `json:"unit"`
+	From       time.Time  `json:"from"`
+	To         time.Time  `json:"to"`
+	Fixes      []trackFix `json:"fixes"`
 }
 
 func (s *Server) recommendations(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {

@@ -423,6 +423,36 @@ func TestEndToEnd(t *testing.T) {
 	terms[nearest].publish(t, telemetry.KindAck, telemetry.EncodeAck(telemetry.Ack{Assignment: a.ID, Accepted: true}), false)
 	terms[nearest].publish(t, telemetry.KindStatus, telemetry.EncodeStatus(telemetry.Status{Time: time.Now().UTC(), Status: "en_route", Incident: inc.ID}), false)
 	waitFor(t, 2*time.Second, "en_route", func() bool { return getUnit(t, m, nearest).Status == dispatch.EnRoute })
+
+	// The incident's timeline: every transition, and the unit's track while assigned.
+	onTheWay := orb.Point{pos[nearest][0] + 0.001, pos[nearest][1]}
+	terms[nearest].fix(t, onTheWay)
+	waitFor(t, 2*time.Second, "the fix on the way", func() bool { return con.unitAt(nearest, onTheWay) })
+	var timeline struct {
+		Transitions []dispatch.Transition `json:"transitions"`
+		Tracks      []struct {
+			Assignment string `json:"assignment"`
+			Unit       string `json:"unit"`
+			Fixes      []struct {
+				Seq uint64 `json:"seq"`
+			} `json:"fixes"`
+		} `json:"tracks"`
+	}
+	if code := m.do(t, "GET", "/api/v1/incidents/"+inc.ID, nil, &timeline); code != http.StatusOK {
+		t.Fatalf("incident timeline: %d", code)
+	}
+	var path []dispatch.UnitStatus
+	for _, tr := range timeline.Transitions {
+		path = append(path, tr.To)
+	}
+	if len(path) != 2 || path[0] != dispatch.Dispatched || path[1] != dispatch.EnRoute {
+		t.Errorf("timeline transitions %v, want dispatched then en_route", path)
+	}
+	// The unit's first fix came before the assignment; only the one on the way belongs.
+	if len(timeline.Tracks) != 1 || timeline.Tracks[0].Assignment != a.ID || len(timeline.Tracks[0].Fixes) != 1 ||
+		timeline.Tracks[0].Fixes[0].Seq != terms[nearest].seq {
+		t.Fatalf("timeline tracks %+v: want %s's one fix (seq %d) while assigned", timeline.Tracks, nearest, terms[nearest].seq)
+	}
 }
 
 func getUnit(tb testing.TB, m *server, id string) dispatch.UnitState {
