@@ -1,5 +1,3 @@
-// Command lifelined is the Lifeline server: MQTT telemetry ingest, the
-// dispatch engine, the HTTP API, the live websocket and the console.
 package main
 
 import (
