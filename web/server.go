@@ -331,12 +331,14 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request, p dispat
 		s.Error(w, r, err)
 		return
 	}
-	status := http.StatusCreated
+	// The same source and external_id again (a retry after a lost reply)
+	// gets the same answer as the first time, as contract v1 says: 201
+	// with the incident, marked as a replay; nothing new is stored.
 	if !created {
-		status = http.StatusOK // the same external_id again: the call was taken before
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/api/v1/incidents/"+inc.ID)
-	writeJSON(w, status, incidentView{Incident: inc, Recommendations: &recs})
+	writeJSON(w, http.StatusCreated, incidentView{Incident: inc, Recommendations: &recs})
 }
 
 func (s *Server) incidents(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {

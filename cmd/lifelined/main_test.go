@@ -673,3 +673,34 @@ func TestExternalBroker(t *testing.T) {
 		t.Fatal("no assign command through Mosquitto")
 	}
 }
+
+// TestCreateIncidentIdempotent: an integrator retrying a call after a lost
+// reply gets the same incident, 201 as the contract says, marked as a
+// replay, and only one incident is stored.
+func TestCreateIncidentIdempotent(t *testing.T) {
+	m := startMain(t, nil)
+	call := map[string]any{"location": map[string]float64{"lat": 29.1838, "lon": 104.9818}, "priority": 1, "category": "stroke", "source": "city-120", "external_id": "ZG-2026-000123"}
+	send := func() (int, string, string) {
+		b, _ := json.Marshal(call)
+		req, _ := http.NewRequest("POST", m.url("/api/v1/incidents"), bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+m.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var inc struct{ ID string }
+		_ = json.NewDecoder(resp.Body).Decode(&inc)
+		return resp.StatusCode, inc.ID, resp.Header.Get("Idempotent-Replayed")
+	}
+	code1, id1, replay1 := send()
+	code2, id2, replay2 := send()
+	if code1 != http.StatusCreated || code2 != http.StatusCreated || id1 == "" || id1 != id2 || replay1 != "" || replay2 != "true" {
+		t.Fatalf("first %d %s replayed=%q, again %d %s replayed=%q: want 201 twice, one id, the second marked", code1, id1, replay1, code2, id2, replay2)
+	}
+	var list struct{ Incidents []json.RawMessage }
+	m.do(t, "GET", "/api/v1/incidents", nil, &list)
+	if len(list.Incidents) != 1 {
+		t.Fatalf("%d incidents stored, want 1", len(list.Incidents))
+	}
+}
