@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/dispatchtest"
 	"github.com/lifeline-ems/lifeline/dispatch/memory"
 )
 
@@ -23,13 +24,13 @@ type accessFixture struct {
 	acc   *dispatch.Access
 	users *memory.Users
 	audit *memory.Audit
-	clock *fakeClock
+	clock *dispatchtest.Clock
 	area  *dispatch.Area
 }
 
 func newAccess(tb testing.TB, cost int) *accessFixture {
 	tb.Helper()
-	f := &accessFixture{users: memory.NewUsers(), audit: memory.NewAudit(), clock: &fakeClock{t: clock0}, area: testArea(tb, 2)}
+	f := &accessFixture{users: memory.NewUsers(), audit: memory.NewAudit(), clock: dispatchtest.NewClock(clock0), area: testArea(tb, 2)}
 	acc, err := dispatch.NewAccess(dispatch.AccessConfig{
 		Users: f.users, Auditor: f.audit, Area: f.area, Cost: cost, Now: f.clock.Now, Logger: quiet,
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/dispatchtest"
 	"github.com/lifeline-ems/lifeline/dispatch/memory"
 	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry"
@@ -30,32 +31,16 @@ var (
 	countyID = "510322"
 )
 
-func square(c orb.Point, half float64) orb.Polygon {
-	return orb.Polygon{{
-		{c[0] - half, c[1] - half}, {c[0] + half, c[1] - half},
-		{c[0] + half, c[1] + half}, {c[0] - half, c[1] + half}, {c[0] - half, c[1] - half},
-	}}
-}
-
-func region(tb testing.TB, id string, p orb.Polygon) *geo.Region {
-	tb.Helper()
-	r, err := geo.NewRegion(id, id, p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return r
-}
-
 func testArea(tb testing.TB, units int) *dispatch.Area {
 	tb.Helper()
 	a := &dispatch.Area{
 		Name: "test",
 		Jurisdictions: []dispatch.Jurisdiction{
 			{ID: cityID, Name: "city"},
-			{ID: countyID, Name: "county", Parent: cityID, Region: region(tb, countyID, square(centre, 0.2))},
-			{ID: "510302", Name: "neighbour", Parent: cityID, Region: region(tb, "510302", square(orb.Point{105.5, 29.2}, 0.1))},
+			{ID: countyID, Name: "county", Parent: cityID, Region: dispatchtest.Region(tb, countyID, dispatchtest.Square(centre, 0.2))},
+			{ID: "510302", Name: "neighbour", Parent: cityID, Region: dispatchtest.Region(tb, "510302", dispatchtest.Square(orb.Point{105.5, 29.2}, 0.1))},
 		},
-		Zones:    []dispatch.UrbanZone{{ID: "Z1", Name: "seat", Jurisdiction: countyID, Region: region(tb, "Z1", square(centre, 0.03))}},
+		Zones:    []dispatch.UrbanZone{{ID: "Z1", Name: "seat", Jurisdiction: countyID, Region: dispatchtest.Region(tb, "Z1", dispatchtest.Square(centre, 0.03))}},
 		Stations: []dispatch.Station{{ID: "S1", Name: "seat station", Jurisdiction: countyID, Location: centre}},
 		Hospitals: []dispatch.Hospital{
 			{ID: "H1", Name: "county", Jurisdiction: countyID, Location: centre, Centres: []dispatch.Centre{dispatch.ChestPain}},
@@ -73,18 +58,6 @@ func testArea(tb testing.TB, units int) *dispatch.Area {
 
 // quiet discards the log of services under test.
 var quiet = slog.New(slog.DiscardHandler)
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type sentCommand struct {
 	unit string
@@ -105,7 +78,7 @@ func (r *recorder) Send(ctx context.Context, unit string, cmd telemetry.Command)
 
 type fixture struct {
 	svc   *dispatch.Service
-	clock *fakeClock
+	clock *dispatchtest.Clock
 	bus   *dispatch.Bus
 	cmds  *recorder
 	area  *dispatch.Area
@@ -114,7 +87,7 @@ type fixture struct {
 
 func newFixture(tb testing.TB, units int) *fixture {
 	tb.Helper()
-	f := &fixture{clock: &fakeClock{t: clock0}, bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
+	f := &fixture{clock: dispatchtest.NewClock(clock0), bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
 	svc, err := dispatch.NewService(context.Background(), dispatch.Config{
 		Area: f.area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus,
 		Commands: f.cmds, Now: f.clock.Now, Logger: quiet,
@@ -482,7 +455,7 @@ func TestAreaLocateAndWithin(t *testing.T) {
 func TestRestore(t *testing.T) {
 	ctx := context.Background()
 	store, tracks := memory.NewStore(), memory.NewTracks(100)
-	clock := &fakeClock{t: clock0}
+	clock := dispatchtest.NewClock(clock0)
 	newSvc := func() *dispatch.Service {
 		svc, err := dispatch.NewService(ctx, dispatch.Config{Area: testArea(t, 3), Store: store, Tracks: tracks, Events: dispatch.NewBus(), Now: clock.Now, Logger: quiet})
 		if err != nil {
@@ -578,7 +551,7 @@ func newTwoCounties(tb testing.TB, cfg func(*dispatch.Config)) *twoCounties {
 	if err := a.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{clock: &fakeClock{t: clock0}, bus: dispatch.NewBus(), cmds: &recorder{}, area: a, seq: map[string]uint64{}}
+	f := &fixture{clock: dispatchtest.NewClock(clock0), bus: dispatch.NewBus(), cmds: &recorder{}, area: a, seq: map[string]uint64{}}
 	c := dispatch.Config{Area: a, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus, Commands: f.cmds, Now: f.clock.Now, Logger: quiet}
 	if cfg != nil {
 		cfg(&c)

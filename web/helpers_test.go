@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +18,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/dispatchtest"
 	"github.com/lifeline-ems/lifeline/dispatch/memory"
-	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry"
 	"github.com/lifeline-ems/lifeline/web"
 )
@@ -42,30 +41,14 @@ var (
 	quiet   = slog.New(slog.DiscardHandler)
 )
 
-func square(c orb.Point, half float64) orb.Polygon {
-	return orb.Polygon{{
-		{c[0] - half, c[1] - half}, {c[0] + half, c[1] - half},
-		{c[0] + half, c[1] + half}, {c[0] - half, c[1] + half}, {c[0] - half, c[1] - half},
-	}}
-}
-
-func region(tb testing.TB, id string, p orb.Polygon) *geo.Region {
-	tb.Helper()
-	r, err := geo.NewRegion(id, id, p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return r
-}
-
 func testArea(tb testing.TB) *dispatch.Area {
 	tb.Helper()
 	a := &dispatch.Area{
 		Name: "test",
 		Jurisdictions: []dispatch.Jurisdiction{
 			{ID: cityID, Name: "city"},
-			{ID: countyA, Name: "county A", Parent: cityID, Region: region(tb, countyA, square(centreA, 0.2))},
-			{ID: countyB, Name: "county B", Parent: cityID, Region: region(tb, countyB, square(centreB, 0.1))},
+			{ID: countyA, Name: "county A", Parent: cityID, Region: dispatchtest.Region(tb, countyA, dispatchtest.Square(centreA, 0.2))},
+			{ID: countyB, Name: "county B", Parent: cityID, Region: dispatchtest.Region(tb, countyB, dispatchtest.Square(centreB, 0.1))},
 		},
 		Stations: []dispatch.Station{
 			{ID: "S1", Name: "A station", Jurisdiction: countyA, Location: centreA},
@@ -84,18 +67,6 @@ func testArea(tb testing.TB) *dispatch.Area {
 	return a
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a running server on the memory stores with one signed-in user
 // per role: admin, disp-a and disp-b (dispatchers of counties A and B),
 // city, and integ (an integrator of county A).
@@ -106,7 +77,7 @@ type env struct {
 	acc    *dispatch.Access
 	users  *memory.Users
 	audit  *memory.Audit
-	clock  *fakeClock
+	clock  *dispatchtest.Clock
 	reg    *prometheus.Registry
 	tokens map[string]string
 	seq    map[string]uint64
@@ -128,7 +99,7 @@ var roles = []struct {
 func newEnv(tb testing.TB, opts ...any) *env {
 	tb.Helper()
 	ctx := context.Background()
-	e := &env{users: memory.NewUsers(), audit: memory.NewAudit(), clock: &fakeClock{t: clock0}, reg: prometheus.NewRegistry(), tokens: map[string]string{}, seq: map[string]uint64{}}
+	e := &env{users: memory.NewUsers(), audit: memory.NewAudit(), clock: dispatchtest.NewClock(clock0), reg: prometheus.NewRegistry(), tokens: map[string]string{}, seq: map[string]uint64{}}
 	area := testArea(tb)
 	bus := dispatch.NewBus()
 	var err error
