@@ -231,6 +231,11 @@ func (c *console) first() string {
 
 // requestJSON calls the API and decodes the reply into out (when not nil).
 func requestJSON(token, method, url string, body, out any) (int, error) {
+	return requestJSONWith(http.DefaultClient, token, method, url, body, out)
+}
+
+// requestJSONWith is requestJSON with a client of the caller's (TLS).
+func requestJSONWith(client *http.Client, token, method, url string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -244,7 +249,7 @@ func requestJSON(token, method, url string, body, out any) (int, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
