@@ -331,6 +331,9 @@ func (m *Main) bootstrap(ctx context.Context) error {
 }
 
 func (m *Main) ready(ctx context.Context) error {
+	if err := m.record.Ping(ctx); err != nil {
+		return fmt.Errorf("the record does not answer: %w", err)
+	}
 	if !m.connected() {
 		return errors.New("not connected to the MQTT broker " + m.mqttURL)
 	}

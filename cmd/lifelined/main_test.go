@@ -709,3 +709,25 @@ func TestCreateIncidentIdempotent(t *testing.T) {
 		t.Fatalf("%d incidents stored, want 1", len(list.Incidents))
 	}
 }
+
+// TestReadyz: ready only while both the record and the broker answer; a
+// load balancer must stop sending dispatchers to a server whose database
+// has gone.
+func TestReadyz(t *testing.T) {
+	m := startMain(t, nil)
+	if code, _ := requestJSON("", "GET", m.url("/readyz"), nil, nil); code != http.StatusOK {
+		t.Fatalf("readyz of a healthy server: %d", code)
+	}
+	if err := m.record.Close(); err != nil { // the database goes away
+		t.Fatal(err)
+	}
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if code, _ := requestJSON("", "GET", m.url("/readyz"), nil, &e); code != http.StatusServiceUnavailable || e.Error.Code != "unavailable" || !strings.Contains(e.Error.Message, "record") {
+		t.Fatalf("readyz without a database: %d %+v, want 503 unavailable naming the record", code, e.Error)
+	}
+	if code, _ := requestJSON("", "GET", m.url("/livez"), nil, nil); code != http.StatusOK {
+		t.Fatalf("livez without a database: %d: the process is alive, only not ready", code)
+	}
+}

@@ -18,6 +18,7 @@ type record interface {
 	dispatch.Users
 	dispatch.Auditor
 	telemetry.History
+	Ping(ctx context.Context) error
 	Close() error
 }
 

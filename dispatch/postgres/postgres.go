@@ -128,6 +128,9 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, logger *slog.Logger) error
 	return err
 }
 
+// Ping reports whether the database answers, for readiness checks.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
 // Close waits for the position writers to commit what they hold, then
 // closes the pool.
 func (db *DB) Close() error {

@@ -320,3 +320,17 @@ func TestWithDatabase(t *testing.T) {
 		})
 	}
 }
+
+func TestPing(t *testing.T) {
+	db, err := postgres.Open(context.Background(), postgres.TestDSN(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping an open database: %v", err)
+	}
+	db.Close()
+	if err := db.Ping(context.Background()); err == nil {
+		t.Fatal("Ping after Close: no error")
+	}
+}

@@ -110,6 +110,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	return err
 }
 
+// Ping reports whether the database answers, for readiness checks.
+func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
+
 // Close waits for the position writer to commit what it holds, then
 // closes the database.
 func (db *DB) Close() error {

@@ -174,3 +174,19 @@ func TestGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d rows in %d commits", rows, commits)
 }
+
+func TestPing(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping an open database: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(context.Background()); err == nil {
+		t.Fatal("Ping after Close: no error")
+	}
+}
