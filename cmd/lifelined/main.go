@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m.Close()
 		return err
 	}
-	m.Logger.Info("lifeline is up", "console", "http://"+displayAddr(m.HTTPAddr())+"/", "mqtt", m.MQTTURL())
+	m.Logger.Info("lifeline is up", "console", "http://"+displayAddr(m.HTTPAddr())+"/", "mqtt", redacted(m.MQTTURL()))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return m.Close()
@@ -335,7 +336,7 @@ func (m *Main) ready(ctx context.Context) error {
 		return fmt.Errorf("the record does not answer: %w", err)
 	}
 	if !m.connected() {
-		return errors.New("not connected to the MQTT broker " + m.mqttURL)
+		return errors.New("not connected to the MQTT broker " + redacted(m.mqttURL))
 	}
 	return nil
 }
@@ -366,6 +367,16 @@ func loadArea(path string) (*dispatch.Area, error) {
 		return geojson.Demo(), nil
 	}
 	return geojson.LoadFile(path)
+}
+
+// redacted hides the password of a URL (--mqtt-url may carry the ingest
+// client's credentials) wherever it is shown: logs, /readyz.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // loopback gives a dialable address for a listener on a wildcard address.

@@ -731,3 +731,42 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("livez without a database: %d: the process is alive, only not ready", code)
 	}
 }
+
+// TestBrokerPasswordNotShown: credentials in --mqtt-url never reach the
+// log or the open /readyz, even while the broker cannot be reached.
+func TestBrokerPasswordNotShown(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	m := NewMain()
+	m.Config.HTTP, m.Config.MQTTListen, m.Config.DataDir = "127.0.0.1:0", "", t.TempDir()
+	m.Config.MQTTURL = "tcp://lifelined:s3cret-pa55word@" + freePort(t) // nothing listens there
+	m.Config.AdminPassword = testAdminPassword
+	m.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	if code, _ := requestJSON("", "GET", m.url("/readyz"), nil, &e); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz without a broker: %d", code)
+	}
+	time.Sleep(200 * time.Millisecond) // let the ingester log a failed attempt
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(e.Error.Message, "s3cret") || strings.Contains(logs.String(), "s3cret") {
+		t.Fatalf("the broker password is shown:\nreadyz: %s\nlogs: %s", e.Error.Message, logs.String())
+	}
+	if !strings.Contains(e.Error.Message, "lifelined:xxxxx@") {
+		t.Fatalf("readyz %q: want the broker named, its password redacted", e.Error.Message)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
