@@ -38,6 +38,7 @@ const (
 	AuditIncident      = "incident_create"
 	AuditStatusChange  = "status_change"
 	AuditPasswordReset = "password_reset"
+	AuditUserDisabled  = "user_disabled"
 )
 
 // GenesisHash is the Prev of the first entry.

@@ -182,6 +182,60 @@ func (a *Access) ResetPassword(ctx context.Context, by Principal, username strin
 	return pw, nil
 }
 
+// SetDisabled disables or re-enables a user (a dispatcher who has left, a
+// retired integration). A disabled user's sessions stop working at once:
+// every request re-checks the user. Only an admin may, within its scope,
+// and the last administrator of the whole area cannot be disabled.
+func (a *Access) SetDisabled(ctx context.Context, by Principal, username string, disabled bool) (*User, error) {
+	if err := a.adminOnly(ctx, by, "disable a user", username); err != nil {
+		return nil, err
+	}
+	u, err := a.users.User(ctx, username)
+	if err != nil {
+		return nil, fmt.Errorf("disable %s: %w", username, err)
+	}
+	if !by.Sees(a.area, u.Jurisdiction) {
+		return nil, Errorf(CodeForbidden, "user %s is outside your jurisdiction", username)
+	}
+	if u.Disabled == disabled {
+		return u, nil
+	}
+	if disabled && u.Role == RoleAdmin && u.Jurisdiction == "" {
+		all, err := a.users.ListUsers(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("disable %s: %w", username, err)
+		}
+		others := 0
+		for _, o := range all {
+			if o.Username != u.Username && o.Role == RoleAdmin && o.Jurisdiction == "" && !o.Disabled {
+				others++
+			}
+		}
+		if others == 0 {
+			return nil, Errorf(CodeConflict, "%s is the last administrator of the whole area: create another first", username)
+		}
+	}
+	u.Disabled, u.UpdatedAt = disabled, a.now().UTC()
+	if err := a.users.UpdateUser(ctx, u); err != nil {
+		return nil, fmt.Errorf("disable %s: %w", username, err)
+	}
+	a.Audit(ctx, by.Name, AuditUserDisabled, username, map[string]any{"disabled": disabled})
+	return u, nil
+}
+
+// AuditLog returns audit entries after seq after, oldest first, at most
+// limit (at most 1000 a call; page with after). Only a whole-area admin
+// may read the log: it names every user and call.
+func (a *Access) AuditLog(ctx context.Context, by Principal, after int64, limit int) ([]AuditEntry, error) {
+	if by.Role != RoleAdmin || by.Jurisdiction != "" {
+		return nil, Errorf(CodeForbidden, "only an administrator of the whole area may read the audit log")
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	return a.audit.to.AuditLog(ctx, after, limit)
+}
+
 // errBadLogin is the one answer to a wrong username, a wrong password and
 // a disabled account alike.
 var errBadLogin = Errorf(CodeUnauthorized, "wrong username or password")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,6 +199,77 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p dispatch.P
 	}
 	w.Header().Set("Location", "/api/v1/users/"+url.PathEscape(u.Username))
 	writeJSON(w, http.StatusCreated, u)
+}
+
+// userUpdate changes a user: role and jurisdiction together, or the
+// disabled flag, or both.
+type userUpdate struct {
+	Role         *dispatch.Role `json:"role"`
+	Jurisdiction *string        `json:"jurisdiction"`
+	Disabled     *bool          `json:"disabled"`
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	if err := adminOnly(p); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req userUpdate
+	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if (req.Role == nil) != (req.Jurisdiction == nil) {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `give "role" and "jurisdiction" together ("" for a whole-area admin)`))
+		return
+	}
+	if req.Role == nil && req.Disabled == nil {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `nothing to change: give "role" and "jurisdiction", or "disabled"`))
+		return
+	}
+	name := r.PathValue("username")
+	var u *dispatch.User
+	var err error
+	if req.Role != nil {
+		if u, err = s.cfg.Access.SetRole(r.Context(), p, name, *req.Role, *req.Jurisdiction); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	if req.Disabled != nil {
+		if u, err = s.cfg.Access.SetDisabled(r.Context(), p, name, *req.Disabled); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	q := r.URL.Query()
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, "after=%q: want a sequence number", v))
+			return
+		}
+		after = n
+	}
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	entries, err := s.cfg.Access.AuditLog(r.Context(), p, after, limit)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []dispatch.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }
 
 func (s *Server) users(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {

@@ -50,6 +50,9 @@ type Access interface {
 	CreateUser(ctx context.Context, by dispatch.Principal, username, password string, role dispatch.Role, jurisdiction string) (*dispatch.User, error)
 	Users(ctx context.Context, by dispatch.Principal) ([]*dispatch.User, error)
 	RotateUnitCredentials(ctx context.Context, by dispatch.Principal, unit string) (string, error)
+	SetRole(ctx context.Context, by dispatch.Principal, username string, role dispatch.Role, jurisdiction string) (*dispatch.User, error)
+	SetDisabled(ctx context.Context, by dispatch.Principal, username string, disabled bool) (*dispatch.User, error)
+	AuditLog(ctx context.Context, by dispatch.Principal, after int64, limit int) ([]dispatch.AuditEntry, error)
 }
 
 var _ Access = (*dispatch.Access)(nil)
@@ -199,6 +202,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/me", a(s.me))
 	m.HandleFunc("POST /api/v1/users", a(s.createUser))
 	m.HandleFunc("GET /api/v1/users", a(s.users))
+	m.HandleFunc("PATCH /api/v1/users/{username}", a(s.updateUser))
+	m.HandleFunc("GET /api/v1/audit", a(s.auditLog))
 	m.HandleFunc("POST /api/v1/units/{id}/credentials", a(s.unitCredentials))
 	m.HandleFunc("GET /api/v1/area", a(s.area))
 	m.HandleFunc("GET /api/v1/units", a(s.units))
