@@ -90,13 +90,44 @@ func (s *Server) sameOrigin(r *http.Request, strict bool) bool {
 	return r.TLS == nil || u.Scheme == "https"
 }
 
-// remoteHost is the client's address without the port.
-func remoteHost(r *http.Request) string {
+// remoteHost is the client's address without the port: the TCP peer, or,
+// when the peer is one of the configured trusted proxies, the nearest
+// address in X-Forwarded-For that is not itself a trusted proxy. Behind a
+// reverse proxy every client would otherwise share the proxy's address,
+// and one user's failed logins would lock out the whole control room.
+// X-Forwarded-For from anyone else is ignored: it is client-supplied.
+func (s *Server) remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if net.ParseIP(hop) == nil {
+			break // a malformed hop: trust nothing before it
+		}
+		if !s.trusted(hop) {
+			return hop
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(addr string) bool {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
+	}
+	for _, n := range s.cfg.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 type loginRequest struct {
@@ -125,7 +156,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `fields "username" and "password" are required`))
 		return
 	}
-	token, sess, err := s.cfg.Access.Login(r.Context(), req.Username, req.Password, remoteHost(r))
+	token, sess, err := s.cfg.Access.Login(r.Context(), req.Username, req.Password, s.remoteHost(r))
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -82,6 +82,10 @@ type Config struct {
 	Registry prometheus.Registerer // where the web layer's own metrics go; may be nil
 	// MaxBody is the largest request body accepted; default 64 KiB.
 	MaxBody int64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed when telling clients apart (the login rate limits, the
+	// audit log). Empty: the TCP peer is the client.
+	TrustedProxies []*net.IPNet
 	// AllowedOrigins are extra browser origins allowed besides the
 	// server's own (e.g. "https://city-ems.example"), on the websocket and
 	// for cookie-authenticated requests that change something.

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ type Config struct {
 	// Retention is how long position and video history is kept (0: for
 	// ever). The dispatch record and the audit log are never dropped.
 	Retention time.Duration
+	// TrustedProxies lists the reverse proxies (addresses or CIDRs, comma
+	// separated) whose X-Forwarded-For names the client.
+	TrustedProxies string
 	// UnitRate is how many messages per second one terminal may publish
 	// on the embedded broker (bursts of 100 pass); 0 lifts the limit.
 	UnitRate float64
@@ -79,6 +83,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "HTTPS private key file (PEM)")
 	fs.StringVar(&c.MQTTTLSCert, "mqtt-tls-cert", c.MQTTTLSCert, "embedded broker certificate file (PEM); with --mqtt-tls-key, terminals connect over TLS only")
 	fs.StringVar(&c.MQTTTLSKey, "mqtt-tls-key", c.MQTTTLSKey, "embedded broker private key file (PEM)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "reverse proxies (addresses or CIDRs, comma separated) whose X-Forwarded-For names the client")
 	fs.DurationVar(&c.Retention, "history-retention", c.Retention, "how long position and video history is kept (0: for ever); calls and the audit log are kept for ever")
 	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -122,6 +127,9 @@ func (c Config) Validate() error {
 	if c.Demo && (c.MQTTTLSCert != "" || c.MQTTURL != "") {
 		return fmt.Errorf("--demo runs its fleet on the embedded broker without TLS: drop --mqtt-url/--mqtt-tls-cert, or run cmd/fleetsim against your broker")
 	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if c.UnitRate < 0 {
 		return fmt.Errorf("--mqtt-unit-rate %v: want 0 (no limit) or more", c.UnitRate)
 	}
@@ -138,4 +146,29 @@ func (c Config) Validate() error {
 
 func (c Config) String() string {
 	return "http=" + c.HTTP + " mqtt-listen=" + strconv.Quote(c.MQTTListen) + " mqtt-url=" + strconv.Quote(c.MQTTURL) + " area=" + strconv.Quote(c.Area) + " demo=" + strconv.FormatBool(c.Demo)
+}
+
+// parseProxies reads --trusted-proxies: addresses (a /32 or /128) or CIDRs.
+func parseProxies(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ip := net.ParseIP(item); ip != nil {
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is neither an address nor a CIDR", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -221,11 +221,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	sink := telemetry.Recorder{History: m.record, Next: m.Service}
 	pipeline = telemetry.NewPipeline(m.Service, validator, sink, telemetry.NewMetrics(m.Registry), log, nil)
 
+	proxies, _ := parseProxies(c.TrustedProxies) // checked by Validate
 	if m.web, err = web.New(web.Config{
 		Addr: c.HTTP, Dispatch: m.Service, Events: bus, AreaGeoJSON: areaJSON, Access: m.Access, TLS: httpTLS,
-		Ready:    m.ready,
-		Metrics:  promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}),
-		Registry: m.Registry, Logger: log,
+		TrustedProxies: proxies,
+		Ready:          m.ready,
+		Metrics:        promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}),
+		Registry:       m.Registry, Logger: log,
 	}); err != nil {
 		return err
 	}

@@ -770,3 +770,31 @@ func TestBrokerPasswordNotShown(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestParseProxies(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"10.0.0.0/8, 192.168.1.5", []string{"10.0.0.0/8", "192.168.1.5/32"}, false},
+		{"::1", []string{"::1/128"}, false},
+		{"10.0.0.0/8,nginx", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseProxies(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseProxies(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			var s []string
+			for _, n := range got {
+				s = append(s, n.String())
+			}
+			if strings.Join(s, " ") != strings.Join(tt.want, " ") {
+				t.Fatalf("parseProxies(%q) = %v, want %v", tt.in, s, tt.want)
+			}
+		})
+	}
+}
