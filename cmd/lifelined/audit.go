@@ -68,6 +68,32 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// runBackup is `lifelined backup --to FILE`: a consistent copy of the
+// embedded store, taken while the server runs. PostgreSQL has its own
+// tools (pg_dump, or pgBackRest for point-in-time recovery).
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var to string
+	rec, err := openRecordFlags(ctx, "lifelined backup", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "file to write the copy to (must not exist)")
+	})
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	db, ok := rec.(sqliteRecord)
+	if !ok {
+		return fmt.Errorf("lifelined backup copies the embedded store; for PostgreSQL use pg_dump or pgBackRest (docs/STORAGE.md)")
+	}
+	if to == "" {
+		return fmt.Errorf("usage: lifelined backup --to FILE [--data-dir DIR]")
+	}
+	if err := db.Backup(ctx, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up to %s\n", to)
+	return nil
+}
+
 // openRecordFlags parses the store flags (and extra ones) of a subcommand,
 // with the same LIFELINE_ environment as the server, and opens the record.
 func openRecordFlags(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (record, error) {

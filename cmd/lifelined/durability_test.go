@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -332,5 +333,34 @@ func TestAdminResetPassword(t *testing.T) {
 	again.login(t, "admin", pw)
 	if code, _ := requestJSON("", "POST", again.url("/api/v1/sessions"), map[string]string{"username": "admin", "password": testAdminPassword}, nil); code != http.StatusUnauthorized {
 		t.Fatalf("the old password still works: %d", code)
+	}
+}
+
+// TestBackup copies the embedded store of a running server and finds the
+// call it had taken in the copy.
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	m := startMain(t, func(c *Config) { c.DataDir = dir })
+	var inc struct{ ID string }
+	call := map[string]any{"location": map[string]float64{"lat": 29.1838, "lon": 104.9818}, "priority": 2, "category": "other"}
+	if code := m.do(t, "POST", "/api/v1/incidents", call, &inc); code != http.StatusCreated {
+		t.Fatalf("create incident: %d", code)
+	}
+	copyDir := t.TempDir()
+	to := filepath.Join(copyDir, sqlite.File)
+	var out, errOut strings.Builder
+	if err := run(context.Background(), []string{"backup", "--data-dir", dir, "--to", to}, &out, &errOut); err != nil {
+		t.Fatalf("backup of a running server: %v\n%s", err, errOut.String())
+	}
+	if err := run(context.Background(), []string{"backup", "--data-dir", dir, "--to", to}, &out, &errOut); err == nil {
+		t.Fatal("a backup overwrote an existing file")
+	}
+	db, err := sqlite.Open(context.Background(), copyDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Incident(context.Background(), inc.ID); err != nil {
+		t.Fatalf("the copy lacks incident %s: %v", inc.ID, err)
 	}
 }

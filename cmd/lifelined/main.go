@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runAudit(ctx, args[1:], stdout, stderr)
 		case "admin":
 			return runAdmin(ctx, args[1:], stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr)
 		}
 	}
 	m := NewMain()

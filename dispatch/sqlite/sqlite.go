@@ -110,6 +110,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	return err
 }
 
+// Backup writes a consistent copy of the whole database to path (which
+// must not exist) with VACUUM INTO, while the server keeps running: the
+// copy is a point in time, and writers wait only while it is written.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("sqlite: backup: %s exists", path)
+	}
+	if _, err := db.write.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("sqlite: backup to %s: %w", path, err)
+	}
+	return nil
+}
+
 // Ping reports whether the database answers, for readiness checks.
 func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
 
