@@ -81,4 +81,7 @@ type Users interface {
 	CreateSession(ctx context.Context, s Session) error
 	Session(ctx context.Context, tokenHash string) (*Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteExpiredSessions removes the sessions that expired before t and
+	// says how many; sign-ins would otherwise accumulate for ever.
+	DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error)
 }

@@ -236,6 +236,12 @@ func (a *Access) AuditLog(ctx context.Context, by Principal, after int64, limit 
 	return a.audit.to.AuditLog(ctx, after, limit)
 }
 
+// SweepSessions deletes the sessions that have expired; the server runs it
+// daily. It returns how many went.
+func (a *Access) SweepSessions(ctx context.Context) (int, error) {
+	return a.users.DeleteExpiredSessions(ctx, a.now())
+}
+
 // errBadLogin is the one answer to a wrong username, a wrong password and
 // a disabled account alike.
 var errBadLogin = Errorf(CodeUnauthorized, "wrong username or password")

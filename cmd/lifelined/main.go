@@ -250,7 +250,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return m.ingester.Run(ctx) })
 	}
 	g.Go(func() error { return m.web.Run(ctx) })
-	g.Go(func() error { return maintain(ctx, m.record, c.Retention, log) })
+	g.Go(func() error { return maintain(ctx, m.record, m.Access, c.Retention, log) })
 	if demo != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.

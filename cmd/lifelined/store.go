@@ -62,19 +62,22 @@ func (r sqliteRecord) maintain(ctx context.Context, now time.Time, retention tim
 	return err
 }
 
-// maintain runs the store's retention duty now and then daily until ctx
-// ends. Several servers may run it at once (PostgreSQL serialises it on an
+// maintain runs the store's retention duty and the sweep of expired
+// sessions now and then daily until ctx ends. Several servers may run it at once (PostgreSQL serialises it on an
 // advisory lock).
-func maintain(ctx context.Context, rec record, retention time.Duration, log *slog.Logger) error {
-	m, ok := rec.(maintainer)
-	if !ok {
-		return nil
-	}
+func maintain(ctx context.Context, rec record, acc *dispatch.Access, retention time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		if err := m.maintain(ctx, time.Now(), retention); err != nil && ctx.Err() == nil {
-			log.Error("history maintenance", "err", err)
+		if m, ok := rec.(maintainer); ok {
+			if err := m.maintain(ctx, time.Now(), retention); err != nil && ctx.Err() == nil {
+				log.Error("history maintenance", "err", err)
+			}
+		}
+		if n, err := acc.SweepSessions(ctx); err != nil && ctx.Err() == nil {
+			log.Error("session sweep", "err", err)
+		} else if n > 0 {
+			log.Info("expired sessions deleted", "sessions", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 )
@@ -128,4 +129,18 @@ func (s *Users) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	delete(s.sessions, tokenHash)
 	return nil
+}
+
+// DeleteExpiredSessions implements dispatch.Users.
+func (s *Users) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, sess := range s.sessions {
+		if sess.ExpiresAt.Before(t) {
+			delete(s.sessions, k)
+			n++
+		}
+	}
+	return n, nil
 }

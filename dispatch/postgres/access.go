@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -117,4 +118,13 @@ func (db *DB) Session(ctx context.Context, tokenHash string) (*dispatch.Session,
 func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
 	return affected(tag, err, "delete session", dispatch.Errorf(dispatch.CodeNotFound, "session not found"))
+}
+
+// DeleteExpiredSessions implements dispatch.Users.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1`, t)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

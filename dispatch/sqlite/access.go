@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 )
@@ -142,4 +143,18 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
 		return err
 	})
 	return affected(res, err, "delete session", dispatch.Errorf(dispatch.CodeNotFound, "session not found"))
+}
+
+// DeleteExpiredSessions implements dispatch.Users.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
+	var res sql.Result
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
+		res, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, micros(t))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

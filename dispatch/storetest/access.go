@@ -117,6 +117,18 @@ func testUsers(t *testing.T, open func(t *testing.T) Stores) {
 		got, err := u.Session(ctx, "hash-expired")
 		must(t, err)
 		same(t, got, &expired)
+
+		// The sweep removes what expired before its time, and only that.
+		must(t, u.CreateSession(ctx, live))
+		n, err := u.DeleteExpiredSessions(ctx, at(0))
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("DeleteExpiredSessions removed %d sessions, want 1", n)
+		}
+		_, err = u.Session(ctx, "hash-expired")
+		wantCode(t, err, dispatch.CodeNotFound)
+		_, err = u.Session(ctx, "hash-live")
+		must(t, err)
 	})
 }
 
