@@ -66,6 +66,8 @@ func FuzzCreateIncident(f *testing.F) {
 	for _, s := range []string{
 		callJSON(centreA), callJSON(centreB), callJSON(orb.Point{116.4, 39.9}),
 		`{"location":{"lat":29.2,"lon":105},"address":"富世镇","priority":1,"category":"stroke","external_id":"x-1","source":"city"}`,
+		// The same call again: a replay, answered 201 with nothing new stored.
+		`{"location":{"lat":29.2,"lon":105},"address":"富世镇","priority":1,"category":"stroke","external_id":"x-1","source":"city"}`,
 		`{"location":{"lat":29.2,"lon":105},"priority":5,"category":"other"}`,
 		`{"location":{"lat":29.2,"lon":105},"priority":1,"category":"burns"}`,
 		`{"location":{"lat":"29.2","lon":105},"priority":1,"category":"other"}`,
@@ -87,14 +89,17 @@ func FuzzCreateIncident(f *testing.F) {
 			j, _, ok := area.Locate(orb.Point{n.Location.Lon, n.Location.Lat})
 			valid = ok && j.ID == countyA // disp-a may take calls in county A only
 		}
+		replayed := rec.Header().Get("Idempotent-Replayed") == "true"
 		switch {
+		case rec.Code == http.StatusCreated && replayed:
+			// A call taken before (same source and external_id): the same
+			// answer, nothing new stored.
+			if !valid || n.ExternalID == "" || len(after) != len(before) {
+				t.Fatalf("replayed 201 for %q (valid %v), incidents %d -> %d", body, valid, len(before), len(after))
+			}
 		case rec.Code == http.StatusCreated:
 			if !valid || len(after) != len(before)+1 {
 				t.Fatalf("201 for %q (valid %v), incidents %d -> %d", body, valid, len(before), len(after))
-			}
-		case rec.Code == http.StatusOK:
-			if !valid || n.ExternalID == "" || len(after) != len(before) {
-				t.Fatalf("200 for %q (valid %v), incidents %d -> %d", body, valid, len(before), len(after))
 			}
 		default:
 			checkError(t, rec)
