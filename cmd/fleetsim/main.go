@@ -13,10 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/paulmach/orb"
-
-	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/geojson"
+	"github.com/lifeline-ems/lifeline/dispatch/simarea"
 	"github.com/lifeline-ems/lifeline/telemetry/sim"
 )
 
@@ -83,9 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	w, err := worldOf(area, *units)
+	w, err := simarea.World(area, *units)
 	if err != nil {
-		return err
+		return fmt.Errorf("--units %d: %w", *units, err)
 	}
 	creds, err := credentials(ctx, *credsFile, *provision, *adminUser, w)
 	if err != nil {
@@ -135,53 +133,4 @@ func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 // name in upper snake case.
 func envName(flag string) string {
 	return "LIFELINE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// worldOf turns the first n units of an area (0 for all) into a sim.World:
-// each unit starts at its station (or, without one, at the first hospital
-// of its jurisdiction), drives within its jurisdiction's boundary and takes
-// patients to the area's hospitals.
-func worldOf(a *dispatch.Area, n int) (sim.World, error) {
-	units := a.Units
-	if n > len(units) {
-		return sim.World{}, fmt.Errorf("--units %d: area %s has %d units", n, a.Name, len(units))
-	}
-	if n > 0 {
-		units = units[:n]
-	}
-	if len(units) == 0 {
-		return sim.World{}, fmt.Errorf("area %s has no units", a.Name)
-	}
-	var w sim.World
-	bounded := map[string]bool{}
-	for _, u := range units {
-		home, ok := homeOf(a, u)
-		if !ok {
-			return sim.World{}, fmt.Errorf("unit %s has no station and its jurisdiction %s no hospital to start from", u.ID, u.Jurisdiction)
-		}
-		w.Units = append(w.Units, sim.UnitSpec{ID: u.ID, Home: home})
-		if !bounded[u.Jurisdiction] {
-			bounded[u.Jurisdiction] = true
-			if j, ok := a.Jurisdiction(u.Jurisdiction); ok && j.Region != nil {
-				w.Bounds = append(w.Bounds, j.Region)
-			}
-		}
-	}
-	for _, h := range a.Hospitals {
-		w.Hospitals = append(w.Hospitals, h.Location)
-	}
-	return w, nil
-}
-
-// homeOf returns where unit u is posted.
-func homeOf(a *dispatch.Area, u dispatch.Unit) (orb.Point, bool) {
-	if s, ok := a.Station(u.Station); ok && u.Station != "" {
-		return s.Location, true
-	}
-	for _, h := range a.Hospitals {
-		if h.Jurisdiction == u.Jurisdiction {
-			return h.Location, true
-		}
-	}
-	return orb.Point{}, false
 }

@@ -19,7 +19,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
-	"github.com/lifeline-ems/lifeline/dispatch/geojson"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -184,39 +183,6 @@ func TestParse(t *testing.T) {
 			}
 			if *url != tt.wantURL || *n != tt.wantN || *wander != tt.wander {
 				t.Errorf("parsed %q, %d, %t; want %q, %d, %t", *url, *n, *wander, tt.wantURL, tt.wantN, tt.wander)
-			}
-		})
-	}
-}
-
-func TestWorldOf(t *testing.T) {
-	a := geojson.Demo()
-	tests := []struct {
-		name  string
-		n     int
-		units int
-	}{
-		{"all", 0, len(a.Units)},
-		{"first three", 3, 3},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w, err := worldOf(a, tt.n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(w.Units) != tt.units || len(w.Hospitals) != len(a.Hospitals) || len(w.Bounds) == 0 {
-				t.Fatalf("world of %d units, %d hospitals, %d bounds; want %d, %d, some",
-					len(w.Units), len(w.Hospitals), len(w.Bounds), tt.units, len(a.Hospitals))
-			}
-			for i, u := range w.Units {
-				st, _ := a.Station(a.Units[i].Station)
-				if u.ID != a.Units[i].ID || u.Home != st.Location {
-					t.Errorf("unit %d = %+v, want %s at its station %v", i, u, a.Units[i].ID, st.Location)
-				}
-				if !w.Bounds[0].Contains(u.Home) {
-					t.Errorf("unit %s starts outside its jurisdiction", u.ID)
-				}
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/simarea"
 	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry/sim"
 )
@@ -39,39 +40,21 @@ func newDemo(ctx context.Context, m *Main, log *slog.Logger) (*demo, error) {
 		}
 		passwords[u.ID] = pw
 	}
+	world, err := simarea.World(m.Area, 0)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	c := m.Config
 	log.Info("demo: simulated fleet and calls; sign in to the console as admin (LIFELINE_ADMIN_PASSWORD, or the one-time password printed at first start)",
 		"units", len(passwords), "calls_every", c.DemoCalls)
 	return &demo{
 		area: m.Area, svc: m.Service, every: c.DemoCalls, log: log.With("component", "demo"),
-		fleet: sim.New(World(m.Area), sim.Config{
+		fleet: sim.New(world, sim.Config{
 			URL: m.mqttURL, Interval: 2 * time.Second, Speedup: c.DemoSpeedup, Wander: true,
 			Credentials: func(unit string) (string, string) { return unit, passwords[unit] },
 		}, log),
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42)),
 	}, nil
-}
-
-// World turns an area into the simulator's world: each unit at its home
-// station, driving inside its jurisdiction, to the area's hospitals.
-func World(a *dispatch.Area) sim.World {
-	var w sim.World
-	bounds := map[string]bool{}
-	for _, u := range a.Units {
-		st, ok := a.Station(u.Station)
-		if !ok {
-			continue
-		}
-		w.Units = append(w.Units, sim.UnitSpec{ID: u.ID, Home: st.Location})
-		if j, ok := a.Jurisdiction(u.Jurisdiction); ok && j.Region != nil && !bounds[j.ID] {
-			bounds[j.ID] = true
-			w.Bounds = append(w.Bounds, j.Region)
-		}
-	}
-	for _, h := range a.Hospitals {
-		w.Hospitals = append(w.Hospitals, h.Location)
-	}
-	return w
 }
 
 // Run drives the fleet and the calls until ctx is done.
