@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m.Close()
 		return err
 	}
-	m.Logger.Info("lifeline is up", "console", "http://"+displayAddr(m.HTTPAddr())+"/", "mqtt", redacted(m.MQTTURL()))
+	m.Logger.Info("lifeline is up", "console", "http://"+withHost(m.HTTPAddr(), "localhost")+"/", "mqtt", redacted(m.MQTTURL()))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return m.Close()
@@ -75,18 +75,6 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-// displayAddr turns a wildcard listen address into one a browser can open.
-func displayAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // Main is the whole server, wired from its Config. Run starts it and
@@ -195,7 +183,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if mqttTLS != nil {
 			scheme = "ssl://"
 		}
-		m.mqttURL, commands, m.connected = scheme+loopback(m.broker.Addr()), m.broker, m.broker.Connected
+		m.mqttURL, commands, m.connected = scheme+withHost(m.broker.Addr(), "127.0.0.1"), m.broker, m.broker.Connected
 	} else {
 		m.ingester = mqtt.NewIngester(mqtt.ClientConfig{URL: c.MQTTURL, Shared: c.Shared, ClientID: ingestClientID(c.MQTTClientID)}, ingest, log)
 		m.mqttURL, commands, m.connected = c.MQTTURL, m.ingester, m.ingester.Connected
@@ -234,9 +222,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	var demo *demo
+	var d *demo
 	if c.Demo {
-		if demo, err = newDemo(ctx, m, log); err != nil {
+		if d, err = newDemo(ctx, m, log); err != nil {
 			return err
 		}
 	}
@@ -251,12 +239,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	g.Go(func() error { return m.web.Run(ctx) })
 	g.Go(func() error { return maintain(ctx, m.record, m.Access, c.Retention, log) })
-	if demo != nil {
+	if d != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.
 		dctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- demo.Run(dctx) }()
+		go func() { done <- d.Run(dctx) }()
 		m.stopDemo = func() error { cancel(); return <-done }
 	}
 	return nil
@@ -383,14 +371,16 @@ func redacted(raw string) string {
 	return u.Redacted()
 }
 
-// loopback gives a dialable address for a listener on a wildcard address.
-func loopback(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
+// withHost makes a listen address usable from this machine: a wildcard
+// host (":8080", "[::]:1883") becomes host, a browser's "localhost" or a
+// client's "127.0.0.1".
+func withHost(a net.Addr, host string) string {
+	h, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
 	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
+	if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+		host = h
 	}
 	return net.JoinHostPort(host, port)
 }

@@ -798,3 +798,23 @@ func TestParseProxies(t *testing.T) {
 		})
 	}
 }
+
+func TestWithHost(t *testing.T) {
+	tests := []struct{ addr, host, want string }{
+		{"[::]:1883", "127.0.0.1", "127.0.0.1:1883"},
+		{"0.0.0.0:8080", "localhost", "localhost:8080"},
+		{"127.0.0.1:1884", "localhost", "127.0.0.1:1884"},
+		{"[::1]:8080", "localhost", "[::1]:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			a, err := net.ResolveTCPAddr("tcp", tt.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := withHost(a, tt.host); got != tt.want {
+				t.Fatalf("withHost(%s, %s) = %s, want %s", tt.addr, tt.host, got, tt.want)
+			}
+		})
+	}
+}
