@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -216,12 +217,18 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 
 func (h *hub) snapshot(ctx context.Context, f feed) (snapshot, error) {
 	d := h.s.cfg.Dispatch
-	open, err := d.Incidents(ctx, f.p, dispatch.IncidentFilter{Scope: f.scope})
-	if err != nil {
-		return snapshot{}, err
+	// Only the calls still in play: every console connect must not read
+	// every call ever taken.
+	var open []*dispatch.Incident
+	for _, st := range []dispatch.IncidentStatus{dispatch.IncidentOpen, dispatch.IncidentAssigned} {
+		list, err := d.Incidents(ctx, f.p, dispatch.IncidentFilter{Status: st, Scope: f.scope})
+		if err != nil {
+			return snapshot{}, err
+		}
+		open = append(open, list...)
 	}
-	open = slices.DeleteFunc(open, func(i *dispatch.Incident) bool {
-		return i.Status == dispatch.IncidentClosed || i.Status == dispatch.IncidentCancelled
+	slices.SortFunc(open, func(a, b *dispatch.Incident) int { // newest first, as the store lists them
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	active, err := d.ActiveAssignments(ctx, f.p)
 	if err != nil {
