@@ -1,0 +1,117 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/lifeline-ems/lifeline/telemetry"
+)
+
+// Positions moves the unit to its newest fix (telemetry.Sink). History is
+// telemetry's to record (telemetry.Recorder), before this is called.
+func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
+	if p.Latest == nil {
+		return nil
+	}
+	f := *p.Latest
+	pos := &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
+	s.update(p.Unit, func(st *UnitState) bool {
+		if st.Position != nil && !f.Time.After(st.Position.Time) {
+			return false
+		}
+		st.Position, st.Online = pos, true
+		st.LastSeen = later(st.LastSeen, f.Received)
+		s.index.Set(st.ID, f.Point())
+		return true
+	})
+	return nil
+}
+
+// Video records a terminal's video status (telemetry.Sink).
+func (s *Service) Video(ctx context.Context, v telemetry.Video) error {
+	vs := &VideoState{Uplink: v.Uplink, Cameras: v.Cameras, Time: v.Time}
+	s.update(v.Unit, func(st *UnitState) bool {
+		if st.Video != nil && v.Time.Before(st.Video.Time) {
+			return false
+		}
+		st.Video = vs
+		return true
+	})
+	return nil
+}
+
+// Presence records a terminal going online or offline (telemetry.Sink).
+func (s *Service) Presence(ctx context.Context, p telemetry.Presence) error {
+	s.update(p.Unit, func(st *UnitState) bool {
+		if st.Online == p.Online {
+			return false
+		}
+		st.Online = p.Online
+		st.LastSeen = later(st.LastSeen, p.Time)
+		return true
+	})
+	return nil
+}
+
+// Units returns the live picture of the units by may see, narrowed to
+// scope ("" for all of by's jurisdiction).
+func (s *Service) Units(by Principal, scope string) ([]UnitState, error) {
+	scope, err := s.Scope(by, scope)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	s.mu.RLock()
+	out := make([]UnitState, 0, len(s.units))
+	for _, st := range s.units {
+		if s.inScope(st.Jurisdiction, scope) {
+			out = append(out, s.view(st, now))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b UnitState) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Unit returns the live picture of one unit by may see.
+func (s *Service) Unit(by Principal, id string) (UnitState, error) {
+	if err := s.allowed(by); err != nil {
+		return UnitState{}, err
+	}
+	st, err := s.unit(id)
+	if err != nil {
+		return UnitState{}, err
+	}
+	if !by.Sees(s.area, st.Jurisdiction) {
+		return UnitState{}, Errorf(CodeForbidden, "unit %s is outside your jurisdiction", id)
+	}
+	return st, nil
+}
+
+// unit returns the live picture of one unit, for the service itself.
+func (s *Service) unit(id string) (UnitState, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.units[id]
+	if !ok {
+		return UnitState{}, Errorf(CodeNotFound, "unit %q not found", id)
+	}
+	return s.view(st, now), nil
+}
+
+// Track returns the recorded positions of a unit by may see between from and to.
+func (s *Service) Track(ctx context.Context, by Principal, unit string, from, to time.Time) ([]telemetry.Fix, error) {
+	if _, err := s.Unit(by, unit); err != nil {
+		return nil, err
+	}
+	if to.Before(from) {
+		return nil, Errorf(CodeInvalid, "track: to %s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	if s.tracks == nil {
+		return nil, Errorf(CodeUnavailable, "no position history is kept")
+	}
+	return s.tracks.Track(ctx, unit, from, to)
+}
