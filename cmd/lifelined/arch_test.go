@@ -71,3 +71,19 @@ func hasPrefixAny(s string, prefixes []string) bool {
 	}
 	return false
 }
+
+// TestNoTestingInBinaries checks that the programs link no test helpers:
+// the testing package (and its flags) has no place in a server binary.
+func TestNoTestingInBinaries(t *testing.T) {
+	for _, prog := range []string{"./cmd/lifelined", "./cmd/fleetsim"} {
+		out, err := exec.Command("go", "list", "-deps", module+strings.TrimPrefix(prog, ".")).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", prog, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "testing" || strings.HasSuffix(dep, "/pgtest") || strings.HasSuffix(dep, "/storetest") || strings.HasSuffix(dep, "/dispatchtest") {
+				t.Errorf("%s links %s: test helpers belong in packages only tests import", prog, dep)
+			}
+		}
+	}
+}

@@ -19,7 +19,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/lifeline-ems/lifeline/dispatch/postgres"
+	"github.com/lifeline-ems/lifeline/dispatch/postgres/pgtest"
 	"github.com/lifeline-ems/lifeline/dispatch/sqlite"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
@@ -108,7 +108,7 @@ func TestKillAndRestart(t *testing.T) {
 		args func(t *testing.T) []string
 	}{
 		{"sqlite", func(t *testing.T) []string { return []string{"--data-dir", t.TempDir()} }},
-		{"postgres", func(t *testing.T) []string { return []string{"--postgres-url", postgres.TestDSN(t)} }},
+		{"postgres", func(t *testing.T) []string { return []string{"--postgres-url", pgtest.DSN(t)} }},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {

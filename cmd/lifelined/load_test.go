@@ -9,7 +9,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/lifeline-ems/lifeline/dispatch/postgres"
+	"github.com/lifeline-ems/lifeline/dispatch/postgres/pgtest"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -36,7 +36,7 @@ func BenchmarkLoadEndToEnd(b *testing.B) {
 func benchLoad(b *testing.B, store string, batch int) {
 	m := startMain(b, func(c *Config) {
 		if store == "postgres" {
-			c.PostgresURL = postgres.TestDSN(b)
+			c.PostgresURL = pgtest.DSN(b)
 		}
 		c.LogLevel, c.UnitRate = "error", 0 // 18 terminals stand in for a fleet
 	})

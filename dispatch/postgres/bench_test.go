@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"github.com/lifeline-ems/lifeline/dispatch/internal/groupcommit"
 	"log/slog"
 	"os"
 	"slices"
@@ -13,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lifeline-ems/lifeline/dispatch/internal/groupcommit"
+	"github.com/lifeline-ems/lifeline/dispatch/postgres/pgtest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,7 +87,7 @@ func BenchmarkHistorySustained(b *testing.B) {
 // commit.
 func benchDB(b *testing.B, copy func(context.Context, pgx.Tx, []fixRow) error) *DB {
 	b.Helper()
-	dsn := TestDSN(b)
+	dsn := pgtest.DSN(b)
 	db, err := Open(context.Background(), dsn, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

@@ -15,5 +15,5 @@
 // schema is migrated with goose from SQL embedded in the binary, in Open,
 // one server at a time. See docs/STORAGE.md.
 //
-// TestDSN gives tests of any package a fresh database on the test server.
+// Package pgtest gives tests of any package a fresh database on the test server.
 package postgres

@@ -23,5 +23,3 @@ func QueryStrings(ctx context.Context, db *DB, query string, args ...any) ([]str
 
 // CommitStats returns how many group commits wrote how many rows.
 func CommitStats(db *DB) (commits, rows int64) { return db.fixes.Stats() }
-
-var WithDatabase = withDatabase

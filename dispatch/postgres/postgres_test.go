@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/postgres"
+	"github.com/lifeline-ems/lifeline/dispatch/postgres/pgtest"
 	"github.com/lifeline-ems/lifeline/dispatch/storetest"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
@@ -35,7 +36,7 @@ func open(tb testing.TB, dsn string) *postgres.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		db := open(t, postgres.TestDSN(t))
+		db := open(t, pgtest.DSN(t))
 		return storetest.Stores{Store: db, Users: db, Audit: db, History: db}
 	})
 }
@@ -43,7 +44,7 @@ func TestConformance(t *testing.T) {
 // TestTwoServers runs what must never happen twice against two servers
 // sharing one database: assigning a unit, and extending the audit chain.
 func TestTwoServers(t *testing.T) {
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	var (
 		servers [2]*postgres.DB
 		wg      sync.WaitGroup
@@ -148,7 +149,7 @@ func TestTwoServers(t *testing.T) {
 // TestAuditAppendOnly checks that the database refuses to change the
 // audit log, and that the chain shows a change made behind its back.
 func TestAuditAppendOnly(t *testing.T) {
-	db := open(t, postgres.TestDSN(t))
+	db := open(t, pgtest.DSN(t))
 	ctx := t.Context()
 	for i := range 3 {
 		if _, err := db.AppendAudit(ctx, dispatch.AuditEntry{At: t0, Actor: "li", Action: "login", Detail: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}); err != nil {
@@ -185,7 +186,7 @@ func TestAuditAppendOnly(t *testing.T) {
 }
 
 func TestPartitions(t *testing.T) {
-	db := open(t, postgres.TestDSN(t))
+	db := open(t, pgtest.DSN(t))
 	ctx := t.Context()
 	partitions := func() []string {
 		t.Helper()
@@ -267,7 +268,7 @@ func monday(t time.Time) time.Time {
 // TestGroupCommit checks that concurrent callers share transactions, and
 // that a batch holding a stored fix still stores the others.
 func TestGroupCommit(t *testing.T) {
-	db := open(t, postgres.TestDSN(t))
+	db := open(t, pgtest.DSN(t))
 	ctx := t.Context()
 	const callers, per = 64, 10
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -306,23 +307,8 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-func TestWithDatabase(t *testing.T) {
-	tests := []struct{ dsn, want string }{
-		{"postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable", "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"},
-		{"postgresql://h/db", "postgresql://h/x"},
-		{"host=127.0.0.1 dbname=postgres", "host=127.0.0.1 dbname=postgres dbname=x"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.dsn, func(t *testing.T) {
-			if got := postgres.WithDatabase(tt.dsn, "x"); got != tt.want {
-				t.Fatalf("got %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestPing(t *testing.T) {
-	db, err := postgres.Open(context.Background(), postgres.TestDSN(t), slog.New(slog.DiscardHandler))
+	db, err := postgres.Open(context.Background(), pgtest.DSN(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

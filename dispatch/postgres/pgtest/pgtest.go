@@ -1,4 +1,4 @@
-package postgres
+package pgtest
 
 import (
 	"context"
@@ -20,13 +20,13 @@ const (
 	DefaultTestURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
 )
 
-// TestDSN is for tests. It creates a fresh database lifeline_test_<random>
+// DSN is for tests. It creates a fresh database lifeline_test_<random>
 // on the test server (TestURLEnv, else DefaultTestURL), drops it (WITH
 // (FORCE)) when tb ends, and returns its DSN, so that tests running in
 // parallel, or again, never share state. Close what you Open on it in a
 // Cleanup registered after TestDSN returns. When the server cannot be
 // reached the test fails, saying how to bring it up.
-func TestDSN(tb testing.TB) string {
+func DSN(tb testing.TB) string {
 	tb.Helper()
 	admin := os.Getenv(TestURLEnv)
 	if admin == "" {
