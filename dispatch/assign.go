@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Assign commits a unit to an incident on behalf of by. It is a
@@ -24,9 +23,9 @@ func (s *Service) Assign(ctx context.Context, by Principal, incidentID, unitID s
 		s.denied(ctx, by, incidentID, unitID, "integrator")
 		return nil, Errorf(CodeForbidden, "an integrator may not assign units: a dispatcher decides who goes")
 	}
-	s.assignMu.Lock()
+	s.decide.Lock()
 	a, inc, again, err := s.assign(ctx, by, incidentID, unitID)
-	s.assignMu.Unlock()
+	s.decide.Unlock()
 	if err != nil {
 		if errors.Is(err, errForbidden) {
 			s.denied(ctx, by, incidentID, unitID, ErrorMessage(err))
@@ -34,8 +33,6 @@ func (s *Service) Assign(ctx context.Context, by Principal, incidentID, unitID s
 		return nil, err
 	}
 	s.audit.append(ctx, by.Name, AuditAssign, inc.ID, map[string]any{"assignment": a.ID, "unit": unitID, "role": by.Role, "reassign": again})
-	s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: inc.Jurisdiction})
-	s.events.Publish(Event{Type: EventIncident, Incident: inc, Jurisdiction: inc.Jurisdiction})
 	s.sendAssign(ctx, a, inc)
 	return a, nil
 }
@@ -46,60 +43,47 @@ func (s *Service) denied(ctx context.Context, by Principal, incident, unit, why 
 	s.audit.append(ctx, by.Name, AuditACLDenied, incident, map[string]string{"action": "assign", "unit": unit, "why": why})
 }
 
-// assign does the checks and the compare-and-set; again reports whether
-// the incident had an assignment before (a reassignment).
+// assign does the checks and stores the assignment, the unit's move to
+// dispatched and the incident's move to assigned in one compare-and-set;
+// again reports whether the incident had an assignment before (a
+// reassignment). The caller holds s.decide.
 func (s *Service) assign(ctx context.Context, by Principal, incidentID, unitID string) (a *Assignment, inc *Incident, again bool, err error) {
-	if inc, err = s.Incident(ctx, by, incidentID); err != nil {
-		return nil, nil, false, err
-	}
-	st, err := s.unit(unitID)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if !by.Sees(s.area, st.Jurisdiction) {
-		return nil, nil, false, Errorf(CodeForbidden, "unit %s belongs to jurisdiction %s: sending another county's unit needs the owning county's consent", unitID, st.Jurisdiction)
-	}
-	if inc.Status == IncidentClosed || inc.Status == IncidentCancelled {
-		return nil, nil, false, Errorf(CodeConflict, "incident %s is %s", inc.ID, inc.Status)
-	}
-	if st.Status != Available {
-		why := string(st.Status)
-		if st.Incident != "" {
-			why += " on " + st.Incident
+	d, err := s.decideAndCommit(ctx, func() (decision, error) {
+		cur, err := s.Incident(ctx, by, incidentID)
+		if err != nil {
+			return decision{}, err
 		}
-		return nil, nil, false, Errorf(CodeConflict, "unit %s is no longer available (%s)", unitID, why)
-	}
-	before, err := s.store.Assignments(ctx, inc.ID)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
-	}
-	now := s.now().UTC()
-	a = &Assignment{ID: newID("ASG", now), Incident: inc.ID, Unit: unitID, Status: AssignOffered, By: by.Name, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateAssignment(ctx, a); err != nil {
-		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
-	}
-	inc.Status, inc.UpdatedAt = IncidentAssigned, now
-	if err := s.store.UpdateIncident(ctx, inc); err != nil {
-		return nil, nil, false, fmt.Errorf("assign unit %s: %w", unitID, err)
-	}
-	s.setStatus(ctx, unitID, Dispatched, inc.ID, a.ID, "dispatcher:"+by.Name, now)
-	return a, inc, len(before) > 0, nil
-}
-
-// setStatus moves a unit to status to and records the transition.
-func (s *Service) setStatus(ctx context.Context, unitID string, to UnitStatus, incident, assignment, source string, at time.Time) {
-	var from UnitStatus
-	logged := incident // a unit clearing an incident records the change against it
-	s.update(unitID, func(st *UnitState) bool {
-		from = st.Status
-		if logged == "" {
-			logged = st.Incident
+		st, err := s.unit(unitID)
+		if err != nil {
+			return decision{}, err
 		}
-		st.Status, st.Incident, st.Assignment = to, incident, assignment
-		return true
+		if !by.Sees(s.area, st.Jurisdiction) {
+			return decision{}, Errorf(CodeForbidden, "unit %s belongs to jurisdiction %s: sending another county's unit needs the owning county's consent", unitID, st.Jurisdiction)
+		}
+		if cur.Status == IncidentClosed || cur.Status == IncidentCancelled {
+			return decision{}, Errorf(CodeConflict, "incident %s is %s", cur.ID, cur.Status)
+		}
+		if st.Status != Available {
+			why := string(st.Status)
+			if st.Incident != "" {
+				why += " on " + st.Incident
+			}
+			return decision{}, Errorf(CodeConflict, "unit %s is no longer available (%s)", unitID, why)
+		}
+		before, err := s.store.Assignments(ctx, cur.ID)
+		if err != nil {
+			return decision{}, fmt.Errorf("assign unit %s: %w", unitID, err)
+		}
+		again = len(before) > 0
+		now := s.now().UTC()
+		a = &Assignment{ID: newID("ASG", now), Incident: cur.ID, Unit: unitID, Status: AssignOffered, By: by.Name, Version: 1, CreatedAt: now, UpdatedAt: now}
+		inc = next(cur, now)
+		inc.Status = IncidentAssigned
+		r, t := move(st, Dispatched, cur.ID, a.ID, sourceDispatcher+by.Name, now)
+		return decision{change: Change{Incident: inc, Assignments: []*Assignment{a}, Units: []UnitRecord{r}, Transitions: []Transition{t}}, incident: inc}, nil
 	})
-	t := Transition{Unit: unitID, Incident: logged, From: from, To: to, At: at, Source: source}
-	if err := s.store.AppendTransition(ctx, t); err != nil {
-		s.log.Error("record transition", "unit", unitID, "to", to, "err", err)
+	if err != nil {
+		return nil, nil, false, err
 	}
+	return a, d.incident, again, nil
 }

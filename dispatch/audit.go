@@ -39,6 +39,8 @@ const (
 	AuditStatusChange  = "status_change"
 	AuditPasswordReset = "password_reset"
 	AuditUserDisabled  = "user_disabled"
+	AuditIncidentEnd   = "incident_end"
+	AuditStandDown     = "stand_down"
 )
 
 // GenesisHash is the Prev of the first entry.

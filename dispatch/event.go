@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"sync"
+	"time"
 )
 
 // EventType names what changed in the picture.
@@ -13,6 +14,7 @@ const (
 	EventIncident   EventType = "incident"
 	EventAssignment EventType = "assignment"
 	EventKPI        EventType = "kpi"
+	EventAlert      EventType = "alert"
 )
 
 // Event is one change of the live picture: a unit moved or changed status,
@@ -23,8 +25,34 @@ type Event struct {
 	Unit       *UnitState  `json:"unit,omitempty"`
 	Incident   *Incident   `json:"incident,omitempty"`
 	Assignment *Assignment `json:"assignment,omitempty"`
+	Alert      *Alert      `json:"alert,omitempty"`
 	// Jurisdiction scopes the event for county consoles.
 	Jurisdiction string `json:"-"`
+}
+
+// AlertKind names what a dispatcher must act on.
+type AlertKind string
+
+// Alert kinds.
+const (
+	// AlertDeclined: a crew declined an offered call.
+	AlertDeclined AlertKind = "declined"
+	// AlertAborted: a unit could not go on with a call (out of service,
+	// or cleared before reaching the patient); the call is back in the
+	// queue.
+	AlertAborted AlertKind = "aborted"
+)
+
+// Alert is something a dispatcher must act on now, with the next
+// candidate unit for the call when there is one.
+type Alert struct {
+	Kind       AlertKind       `json:"kind"`
+	Incident   string          `json:"incident,omitempty"`
+	Unit       string          `json:"unit,omitempty"`
+	Assignment string          `json:"assignment,omitempty"`
+	Message    string          `json:"message"`
+	At         time.Time       `json:"at"`
+	Next       *Recommendation `json:"next,omitempty"`
 }
 
 // Publisher takes events for fan-out.

@@ -97,21 +97,31 @@ type Incident struct {
 	Zone         geo.Zone       `json:"zone"`
 	RadiusM      float64        `json:"radius_m"`
 	Status       IncidentStatus `json:"status"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
-	ClosedAt     time.Time      `json:"closed_at,omitzero"`
+	// Outcome is how a closed or cancelled call ended, as the dispatcher
+	// recorded it ("transported", "treated on scene", "test call", ...).
+	Outcome string `json:"outcome,omitempty"`
+	// Version counts the changes of the incident: every stored change
+	// increments it, and a change made from an older version is refused.
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	ClosedAt  time.Time `json:"closed_at,omitzero"`
 }
 
 // AssignmentStatus is where one unit's commitment to a call is.
 type AssignmentStatus string
 
-// Assignment statuses: offered (sent, no ack yet), accepted, declined,
-// cancelled, completed (the unit cleared).
+// Assignment statuses: offered (sent, no ack yet), accepted, declined
+// (the crew refused the offer), cancelled (a dispatcher stood the unit
+// down), aborted (the unit could not go on: out of service, or cleared
+// before it reached the patient; the call was put back in the queue),
+// completed (the unit cleared after doing its part).
 const (
 	AssignOffered   AssignmentStatus = "offered"
 	AssignAccepted  AssignmentStatus = "accepted"
 	AssignDeclined  AssignmentStatus = "declined"
 	AssignCancelled AssignmentStatus = "cancelled"
+	AssignAborted   AssignmentStatus = "aborted"
 	AssignCompleted AssignmentStatus = "completed"
 )
 
@@ -120,14 +130,16 @@ func (s AssignmentStatus) Active() bool { return s == AssignOffered || s == Assi
 
 // Assignment commits one unit to one incident.
 type Assignment struct {
-	ID        string           `json:"id"`
-	Incident  string           `json:"incident"`
-	Unit      string           `json:"unit"`
-	Status    AssignmentStatus `json:"status"`
-	By        string           `json:"by"`
-	Reason    string           `json:"reason,omitempty"`
-	CreatedAt time.Time        `json:"created_at"`
-	UpdatedAt time.Time        `json:"updated_at"`
+	ID       string           `json:"id"`
+	Incident string           `json:"incident"`
+	Unit     string           `json:"unit"`
+	Status   AssignmentStatus `json:"status"`
+	By       string           `json:"by"`
+	Reason   string           `json:"reason,omitempty"`
+	// Version counts the changes of the assignment (see Incident.Version).
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Window is when the assignment held its unit: from its creation until it

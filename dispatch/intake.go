@@ -40,7 +40,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 		ID: newID("INC", now), ExternalID: n.ExternalID, Source: n.Source,
 		Location: n.Location, Address: n.Address, Priority: n.Priority, Category: n.Category,
 		Jurisdiction: jur.ID, Zone: zone, RadiusM: s.radii.Steps(zone)[0],
-		Status: IncidentOpen, CreatedAt: now, UpdatedAt: now,
+		Status: IncidentOpen, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	got, created, err := s.store.CreateIncident(ctx, inc)
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 		})
 		s.events.Publish(Event{Type: EventIncident, Incident: got, Jurisdiction: got.Jurisdiction})
 	}
-	return got, s.rank(got), created, nil
+	return got, s.rank(ctx, got), created, nil
 }
 
 // Incident returns one incident by may see.
@@ -136,5 +136,5 @@ func (s *Service) Recommend(ctx context.Context, by Principal, id string) (Recom
 	if err != nil {
 		return Recommendations{}, err
 	}
-	return s.rank(inc), nil
+	return s.rank(ctx, inc), nil
 }

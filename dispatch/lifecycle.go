@@ -2,154 +2,405 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
-// Status applies a crew status press from a terminal (telemetry.Sink):
-// it moves the unit through its lifecycle, accepts an offered assignment
+// pressable says, for each status, which statuses a crew may press next.
+// A unit works a call in order: dispatched -> en_route -> on_scene ->
+// transporting -> at_hospital, then available. A crew that forgets to
+// press en_route may press on_scene from dispatched; nothing else skips.
+// A crew may stop at any point (out_of_service), and may clear
+// (available) before transporting; a unit that clears or stops before it
+// has done its part puts the call back in the queue (see Status).
+var pressable = map[UnitStatus][]UnitStatus{
+	Available:    {OutOfService},
+	OutOfService: {Available},
+	Dispatched:   {EnRoute, OnScene, Available, OutOfService},
+	EnRoute:      {OnScene, Available, OutOfService},
+	OnScene:      {Transporting, Available, OutOfService},
+	Transporting: {AtHospital, OutOfService},
+	AtHospital:   {Available, OutOfService},
+}
+
+// canPress reports whether a crew in status from may press to.
+func canPress(from, to UnitStatus) bool {
+	for _, s := range pressable[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// servedBy reports whether a unit that clears from status from has done
+// its part of the call: it reached the patient and, if it took one, the
+// hospital. A unit that clears or stops before that leaves the patient
+// without care: its assignment is aborted and the call reopened.
+func servedBy(from, to UnitStatus) bool {
+	switch from {
+	case AtHospital:
+		return true
+	case OnScene:
+		return to == Available // treated on scene, no transport
+	}
+	return false
+}
+
+// Status applies a crew status press from a terminal (telemetry.Sink). It
+// moves the unit through its lifecycle, accepts an offered assignment
 // implicitly once the crew is moving, and completes the assignment (and
-// the incident, when no other unit is on it) when the unit is available
-// again. A press older than the unit's last one (MQTT redelivery out of
-// order) is ignored.
+// closes the call, when no other unit is on it) when the unit clears
+// after doing its part.
+//
+// A press the lifecycle does not allow (a free unit pressing on_scene,
+// dispatched -> at_hospital) changes nothing: the terminal gets a reject
+// command saying why, and it is counted. A unit that stops or clears
+// before it has done its part (out of service while en route, say) never
+// closes the call: its assignment is aborted, the call goes back in the
+// queue, reopened, and the dispatchers get an alert with the next
+// candidate. A press older than the unit's last one (an MQTT redelivery
+// out of order) is ignored.
+//
+// The press is stored before Status returns nil, so a terminal's PUBACK
+// means the record has it; an error makes the broker redeliver it.
 func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 	to := UnitStatus(r.Status)
 	if !to.Valid() || to == Dispatched {
-		s.log.Warn("status press ignored", "unit", r.Unit, "status", r.Status)
+		s.refusePress(ctx, r, "", fmt.Sprintf("%q is not a status a crew can press", r.Status))
 		return nil
 	}
-	s.assignMu.Lock()
-	defer s.assignMu.Unlock()
-
-	s.mu.Lock()
-	if r.Time.Before(s.statusAt[r.Unit]) {
-		s.mu.Unlock()
-		return nil
-	}
-	s.statusAt[r.Unit] = r.Time
-	s.mu.Unlock()
-
-	st, err := s.unit(r.Unit)
-	if err != nil {
-		return nil // the pipeline only passes known units; the registry may have changed
-	}
-	if st.Status == to {
-		return nil
-	}
-	incident, asg := st.Incident, st.Assignment
-	var a *Assignment
-	var inc *Incident
-	if asg != "" {
-		if a, err = s.store.Assignment(ctx, asg); err != nil {
-			return fmt.Errorf("status of %s: %w", r.Unit, err)
+	s.decide.Lock()
+	defer s.decide.Unlock()
+	var (
+		aborted *Assignment
+		from    UnitStatus
+	)
+	d, err := s.decideAndCommit(ctx, func() (decision, error) {
+		aborted = nil
+		st, ok := s.pic.Unit(r.Unit)
+		if !ok {
+			return decision{}, errIgnore // the pipeline only passes known units; the registry may have changed
 		}
-		switch to {
-		case Available, OutOfService:
-			a.Status = AssignCompleted
-			incident, asg = "", ""
-		default:
-			if a.Status == AssignOffered {
-				a.Status = AssignAccepted
+		from = st.Status
+		if r.Time.Before(st.PressAt) || st.Status == to {
+			return decision{}, errIgnore
+		}
+		if !canPress(st.Status, to) {
+			return decision{}, errRefused
+		}
+		now := s.now().UTC()
+		incident, asg := st.Incident, st.Assignment
+		var d decision
+		if asg != "" {
+			a, err := s.store.Assignment(ctx, asg)
+			if err != nil {
+				return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+			}
+			inc, err := s.store.Incident(ctx, a.Incident)
+			if err != nil {
+				return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+			}
+			status := a.Status
+			switch {
+			case to == Available || to == OutOfService:
+				status = AssignCompleted
+				if !servedBy(st.Status, to) {
+					status, aborted = AssignAborted, a
+				}
+				incident, asg = "", ""
+			case status == AssignOffered:
+				status = AssignAccepted
+			}
+			if status != a.Status {
+				na := nextAssignment(a, status, r.Time)
+				if status == AssignAborted {
+					na.Reason = fmt.Sprintf("unit pressed %s while %s", to, st.Status)
+				}
+				d.change.Assignments = []*Assignment{na}
+				as, err := s.store.Assignments(ctx, a.Incident)
+				if err != nil {
+					return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+				}
+				d.change.Incident = withStatus(inc, replace(as, na), now)
+			}
+			d.incident = inc
+			if d.change.Incident != nil {
+				d.incident = d.change.Incident
 			}
 		}
-		a.UpdatedAt = r.Time
-		if err := s.store.UpdateAssignment(ctx, a); err != nil {
-			return fmt.Errorf("status of %s: %w", r.Unit, err)
-		}
-		if inc, err = s.settle(ctx, a.Incident); err != nil {
-			return fmt.Errorf("status of %s: %w", r.Unit, err)
+		rec, t := move(st, to, incident, asg, SourceTerminal, r.Time)
+		d.change.Units = []UnitRecord{rec}
+		d.change.Transitions = []Transition{t}
+		return d, nil
+	})
+	switch {
+	case errors.Is(err, errIgnore):
+		return nil
+	case errors.Is(err, errRefused):
+		s.refusePress(ctx, r, from, fmt.Sprintf("cannot go from %s to %s", from, to))
+		return nil
+	case err != nil:
+		return err
+	}
+	if aborted != nil {
+		s.abortAlert(ctx, aborted, d.incident, fmt.Sprintf("unit %s pressed %s while %s: the call is back in the queue", r.Unit, to, from))
+	}
+	return nil
+}
+
+// errIgnore and errRefused end a decision that changes nothing.
+var (
+	errIgnore  = errors.New("nothing to change")
+	errRefused = errors.New("refused")
+)
+
+// refusePress tells the terminal why its press changed nothing and counts it.
+func (s *Service) refusePress(ctx context.Context, r telemetry.Status, from UnitStatus, why string) {
+	s.metrics.pressRefused.WithLabelValues(string(from), r.Status).Inc()
+	s.log.Warn("status press refused", "unit", r.Unit, "from", from, "to", r.Status, "why", why)
+	s.send(ctx, r.Unit, telemetry.Command{Type: telemetry.CommandReject, Status: r.Status, Reason: why})
+}
+
+// abortAlert tells the dispatchers that a unit could not go on with a
+// call: the call is back in the queue, with the next candidate.
+func (s *Service) abortAlert(ctx context.Context, a *Assignment, inc *Incident, msg string) {
+	al := &Alert{Kind: AlertAborted, Incident: a.Incident, Unit: a.Unit, Assignment: a.ID, Message: msg, At: s.now().UTC()}
+	if inc != nil {
+		if recs := s.rank(ctx, inc); len(recs.Candidates) > 0 {
+			al.Next = &recs.Candidates[0]
 		}
 	}
-	s.setStatus(ctx, r.Unit, to, incident, asg, "terminal", r.Time)
-	s.publishChange(a, inc)
-	return nil
+	s.alert(al, inc)
+}
+
+// alert publishes al to the consoles of inc's jurisdiction.
+func (s *Service) alert(al *Alert, inc *Incident) {
+	jur := ""
+	if inc != nil {
+		jur = inc.Jurisdiction
+	} else if st, ok := s.pic.Unit(al.Unit); ok {
+		jur = st.Jurisdiction
+	}
+	s.log.Warn("alert", "kind", al.Kind, "incident", al.Incident, "unit", al.Unit, "message", al.Message)
+	s.events.Publish(Event{Type: EventAlert, Alert: al, Jurisdiction: jur})
 }
 
 // Ack applies a terminal's answer to an assign command (telemetry.Sink).
-// A decline frees the unit and reopens the incident when no other unit
-// is on it.
+// A decline frees the unit, reopens the incident when no other unit is
+// on it, and alerts the dispatchers with the next candidate.
 func (s *Service) Ack(ctx context.Context, r telemetry.Ack) error {
-	s.assignMu.Lock()
-	defer s.assignMu.Unlock()
-	a, err := s.store.Assignment(ctx, r.Assignment)
-	if err != nil {
-		s.log.Warn("ack for an unknown assignment", "unit", r.Unit, "assignment", r.Assignment)
-		return nil
-	}
-	if a.Unit != r.Unit {
-		s.log.Warn("ack refused: assignment belongs to another unit", "unit", r.Unit, "assignment", r.Assignment, "owner", a.Unit)
-		return nil
-	}
-	if a.Status != AssignOffered {
-		return nil // a duplicate, or the crew already moved on
-	}
-	a.UpdatedAt = r.Time
-	if r.Accepted {
-		a.Status = AssignAccepted
-	} else {
-		a.Status, a.Reason = AssignDeclined, r.Reason
-	}
-	if err := s.store.UpdateAssignment(ctx, a); err != nil {
-		return fmt.Errorf("ack of %s: %w", r.Unit, err)
-	}
-	var inc *Incident
-	if !r.Accepted {
-		if inc, err = s.settle(ctx, a.Incident); err != nil {
-			return fmt.Errorf("ack of %s: %w", r.Unit, err)
+	s.decide.Lock()
+	defer s.decide.Unlock()
+	var declined *Assignment
+	d, err := s.decideAndCommit(ctx, func() (decision, error) {
+		declined = nil
+		a, err := s.store.Assignment(ctx, r.Assignment)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				s.log.Warn("ack for an unknown assignment", "unit", r.Unit, "assignment", r.Assignment)
+				return decision{}, errIgnore
+			}
+			return decision{}, fmt.Errorf("ack of %s: %w", r.Unit, err)
 		}
-		s.setStatus(ctx, r.Unit, Available, "", "", "terminal", r.Time)
+		if a.Unit != r.Unit {
+			s.log.Warn("ack refused: assignment belongs to another unit", "unit", r.Unit, "assignment", r.Assignment, "owner", a.Unit)
+			return decision{}, errIgnore
+		}
+		if a.Status != AssignOffered {
+			return decision{}, errIgnore // a duplicate, or the crew already moved on
+		}
+		if r.Accepted {
+			return decision{change: Change{Assignments: []*Assignment{nextAssignment(a, AssignAccepted, r.Time)}}}, nil
+		}
+		na := nextAssignment(a, AssignDeclined, r.Time)
+		na.Reason = r.Reason
+		declined = na
+		inc, err := s.store.Incident(ctx, a.Incident)
+		if err != nil {
+			return decision{}, fmt.Errorf("ack of %s: %w", r.Unit, err)
+		}
+		as, err := s.store.Assignments(ctx, a.Incident)
+		if err != nil {
+			return decision{}, fmt.Errorf("ack of %s: %w", r.Unit, err)
+		}
+		d := decision{change: Change{Assignments: []*Assignment{na}, Incident: withStatus(inc, replace(as, na), s.now().UTC())}, incident: inc}
+		if d.change.Incident != nil {
+			d.incident = d.change.Incident
+		}
+		if st, ok := s.pic.Unit(r.Unit); ok && st.Assignment == a.ID {
+			rec, t := move(st, Available, "", "", SourceTerminal, r.Time)
+			rec.PressAt = st.PressAt // an ack is not a status press
+			d.change.Units, d.change.Transitions = []UnitRecord{rec}, []Transition{t}
+		}
+		return d, nil
+	})
+	switch {
+	case errors.Is(err, errIgnore):
+		return nil
+	case err != nil:
+		return err
 	}
-	s.publishChange(a, inc)
+	if declined != nil {
+		msg := fmt.Sprintf("unit %s declined the call", r.Unit)
+		if r.Reason != "" {
+			msg += ": " + r.Reason
+		}
+		al := &Alert{Kind: AlertDeclined, Incident: declined.Incident, Unit: r.Unit, Assignment: declined.ID, Message: msg, At: s.now().UTC()}
+		if recs := s.rank(ctx, d.incident); len(recs.Candidates) > 0 {
+			al.Next = &recs.Candidates[0]
+		}
+		s.alert(al, d.incident)
+	}
 	return nil
 }
 
-// settle brings an incident's status in line with its assignments: assigned
-// while any is active, closed once a unit completed it and none is active,
-// open again when every unit declined.
-func (s *Service) settle(ctx context.Context, id string) (*Incident, error) {
-	inc, err := s.store.Incident(ctx, id)
-	if err != nil {
+// EndIncident closes or cancels a call on behalf of by, with the outcome
+// the dispatcher records ("transported", "false alarm", "test call").
+//
+// Cancelling stands every unit still on the call down: each active
+// assignment is cancelled, its unit is available again and its terminal
+// gets a cancel command. Closing is for a call whose units have all
+// cleared: while a unit is still on it the answer is a conflict, so that
+// a live call is never closed by mistake (cancel it, or stand the unit
+// down first). An integrator may not end a call.
+func (s *Service) EndIncident(ctx context.Context, by Principal, id string, status IncidentStatus, outcome string) (*Incident, error) {
+	if err := s.allowed(by); err != nil {
 		return nil, err
 	}
-	as, err := s.store.Assignments(ctx, id)
-	if err != nil {
+	if status != IncidentClosed && status != IncidentCancelled {
+		return nil, Errorf(CodeInvalid, "status %q: a call ends closed or cancelled", status)
+	}
+	if err := checkText("outcome", outcome, 500); err != nil {
 		return nil, err
 	}
-	want := IncidentOpen
-	for _, a := range as {
-		switch {
-		case a.Status.Active():
-			want = IncidentAssigned
-		case a.Status == AssignCompleted && want == IncidentOpen:
-			want = IncidentClosed
+	if by.Role == RoleIntegrator {
+		return nil, Errorf(CodeForbidden, "an integrator may not end calls: a dispatcher does")
+	}
+	s.decide.Lock()
+	var stood []*Assignment
+	d, err := s.decideAndCommit(ctx, func() (decision, error) {
+		stood = nil
+		inc, err := s.Incident(ctx, by, id)
+		if err != nil {
+			return decision{}, err
 		}
-	}
-	if inc.Status == want || inc.Status == IncidentCancelled {
-		return inc, nil
-	}
-	now := s.now().UTC()
-	inc.Status, inc.UpdatedAt = want, now
-	if want == IncidentClosed {
-		inc.ClosedAt = now
-	}
-	if err := s.store.UpdateIncident(ctx, inc); err != nil {
+		if inc.Status == IncidentClosed || inc.Status == IncidentCancelled {
+			return decision{}, Errorf(CodeConflict, "incident %s is already %s", id, inc.Status)
+		}
+		as, err := s.store.Assignments(ctx, id)
+		if err != nil {
+			return decision{}, fmt.Errorf("end incident %s: %w", id, err)
+		}
+		now := s.now().UTC()
+		var c Change
+		for _, a := range as {
+			if !a.Status.Active() {
+				continue
+			}
+			if status == IncidentClosed {
+				return decision{}, Errorf(CodeConflict, "unit %s is still on incident %s (%s): stand it down or cancel the call", a.Unit, id, a.Status)
+			}
+			na := nextAssignment(a, AssignCancelled, now)
+			na.Reason = "call cancelled by " + by.Name
+			c.Assignments = append(c.Assignments, na)
+			stood = append(stood, na)
+			if st, ok := s.pic.Unit(a.Unit); ok && st.Assignment == a.ID {
+				rec, t := move(st, Available, "", "", sourceDispatcher+by.Name, now)
+				c.Units, c.Transitions = append(c.Units, rec), append(c.Transitions, t)
+			}
+		}
+		c.Incident = next(inc, now)
+		c.Incident.Status, c.Incident.Outcome, c.Incident.ClosedAt = status, outcome, now
+		return decision{change: c, incident: c.Incident}, nil
+	})
+	s.decide.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	return inc, nil
+	s.audit.append(ctx, by.Name, AuditIncidentEnd, id, map[string]any{"status": status, "outcome": outcome, "stood_down": len(stood)})
+	for _, a := range stood {
+		s.sendCancel(ctx, a, "call cancelled")
+	}
+	return d.incident, nil
 }
 
-func (s *Service) publishChange(a *Assignment, inc *Incident) {
-	if a != nil {
-		jur := ""
-		if inc != nil {
-			jur = inc.Jurisdiction
-		} else if st, err := s.unit(a.Unit); err == nil {
-			jur = st.Jurisdiction
+// CancelAssignment stands one unit down from a call on behalf of by: the
+// assignment is cancelled, the unit is available again, its terminal gets
+// a cancel command, and the call goes back in the queue when no other
+// unit is on it.
+func (s *Service) CancelAssignment(ctx context.Context, by Principal, incidentID, assignmentID, reason string) (*Assignment, error) {
+	if err := s.allowed(by); err != nil {
+		return nil, err
+	}
+	if by.Role == RoleIntegrator {
+		return nil, Errorf(CodeForbidden, "an integrator may not stand units down: a dispatcher does")
+	}
+	if err := checkText("reason", reason, 500); err != nil {
+		return nil, err
+	}
+	s.decide.Lock()
+	var na *Assignment
+	_, err := s.decideAndCommit(ctx, func() (decision, error) {
+		inc, err := s.Incident(ctx, by, incidentID)
+		if err != nil {
+			return decision{}, err
 		}
-		s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: jur})
+		a, err := s.store.Assignment(ctx, assignmentID)
+		if err != nil {
+			return decision{}, err
+		}
+		if a.Incident != inc.ID {
+			return decision{}, Errorf(CodeNotFound, "assignment %s is not on incident %s", assignmentID, incidentID)
+		}
+		if !a.Status.Active() {
+			return decision{}, Errorf(CodeConflict, "assignment %s is already %s", assignmentID, a.Status)
+		}
+		now := s.now().UTC()
+		na = nextAssignment(a, AssignCancelled, now)
+		na.Reason = reason
+		if na.Reason == "" {
+			na.Reason = "stood down by " + by.Name
+		}
+		as, err := s.store.Assignments(ctx, inc.ID)
+		if err != nil {
+			return decision{}, fmt.Errorf("cancel assignment %s: %w", assignmentID, err)
+		}
+		d := decision{change: Change{Assignments: []*Assignment{na}, Incident: withStatus(inc, replace(as, na), now)}, incident: inc}
+		if d.change.Incident != nil {
+			d.incident = d.change.Incident
+		}
+		if st, ok := s.pic.Unit(a.Unit); ok && st.Assignment == a.ID {
+			rec, t := move(st, Available, "", "", sourceDispatcher+by.Name, now)
+			d.change.Units, d.change.Transitions = []UnitRecord{rec}, []Transition{t}
+		}
+		return d, nil
+	})
+	s.decide.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	if inc != nil {
-		s.events.Publish(Event{Type: EventIncident, Incident: inc, Jurisdiction: inc.Jurisdiction})
+	s.audit.append(ctx, by.Name, AuditStandDown, incidentID, map[string]any{"assignment": assignmentID, "unit": na.Unit, "reason": na.Reason})
+	s.sendCancel(ctx, na, na.Reason)
+	return na, nil
+}
+
+// checkText refuses free text that is too long or holds control
+// characters other than tab and newline.
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return Errorf(CodeInvalid, "%s: at most %d bytes", field, max)
 	}
+	if !utf8.ValidString(s) {
+		return Errorf(CodeInvalid, "%s: not UTF-8", field)
+	}
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f {
+			return Errorf(CodeInvalid, "%s: control character %U", field, r)
+		}
+	}
+	return nil
 }

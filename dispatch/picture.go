@@ -1,25 +1,123 @@
 package dispatch
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"sync"
 
-// view returns a copy of st safe to hand out; the caller holds s.mu.
-func (s *Service) view(st *UnitState, now time.Time) UnitState {
-	v := *st
-	v.Stale = v.Position == nil || now.Sub(v.Position.Time) > s.stale
-	return v
+	"github.com/paulmach/orb"
+
+	"github.com/lifeline-ems/lifeline/geo"
+)
+
+// Picture is the live picture of the fleet: every registered unit's state
+// as telemetry and dispatch decisions last left it, and where each unit
+// is. The engine reads it on every recommendation and changes it on every
+// fix, press and decision, so it must answer from memory. The in-process
+// LocalPicture is the default; a shared one (Redis) lets several servers
+// see one fleet.
+//
+// The picture holds what was decided, not the decision: a unit's status
+// changes in the picture only after the record stored it (Store.Apply).
+type Picture interface {
+	// Unit returns the state of unit id and whether the unit is registered.
+	Unit(id string) (UnitState, bool)
+	// Units returns, by id, the state of every unit keep accepts (nil
+	// accepts all). keep runs under the picture's lock: it must not call
+	// back into the picture.
+	Units(keep func(*UnitState) bool) []UnitState
+	// Update applies fn to the state of unit id atomically with respect to
+	// every other reader and writer of that unit; fn reports whether it
+	// changed anything. Update returns the state after fn and whether it
+	// changed; a unit that is not registered is not changed. fn must not
+	// call back into the picture.
+	Update(id string, fn func(st *UnitState) bool) (UnitState, bool)
+	// Nearby calls fn with the units that have a position within radius
+	// metres of center, nearest first (ties by id), until fn returns false.
+	// fn gets a copy of the unit's state and may call back into the picture.
+	Nearby(center orb.Point, radius float64, fn func(h geo.Hit, st UnitState) bool)
 }
 
-// update applies fn to unit id under the lock and publishes the result.
-func (s *Service) update(id string, fn func(st *UnitState) bool) (UnitState, bool) {
-	now := s.now()
-	s.mu.Lock()
-	st, ok := s.units[id]
-	if !ok || !fn(st) {
-		s.mu.Unlock()
+// LocalPicture is the Picture of one process: a map of unit states and a
+// spatial index of their positions. It is safe for concurrent use.
+type LocalPicture struct {
+	mu    sync.RWMutex
+	units map[string]*UnitState
+	index geo.Index
+}
+
+var _ Picture = (*LocalPicture)(nil)
+
+// NewLocalPicture returns a picture of units, each available with no
+// position, whose positions are kept in index (a geo.Grid when nil).
+func NewLocalPicture(units []Unit, index geo.Index) *LocalPicture {
+	if index == nil {
+		index = geo.NewGrid(DefaultCellMetres)
+	}
+	p := &LocalPicture{units: make(map[string]*UnitState, len(units)), index: index}
+	for _, u := range units {
+		p.units[u.ID] = &UnitState{Unit: u, Status: Available}
+	}
+	return p
+}
+
+// Unit implements Picture.
+func (p *LocalPicture) Unit(id string) (UnitState, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	st, ok := p.units[id]
+	if !ok {
 		return UnitState{}, false
 	}
-	v := s.view(st, now)
-	s.mu.Unlock()
-	s.events.Publish(Event{Type: EventUnit, Unit: &v, Jurisdiction: v.Jurisdiction})
-	return v, true
+	return *st, true
+}
+
+// Units implements Picture.
+func (p *LocalPicture) Units(keep func(*UnitState) bool) []UnitState {
+	p.mu.RLock()
+	out := make([]UnitState, 0, len(p.units))
+	for _, st := range p.units {
+		if keep == nil || keep(st) {
+			out = append(out, *st)
+		}
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(out, func(a, b UnitState) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Update implements Picture. A change of position moves the unit in the
+// index too.
+func (p *LocalPicture) Update(id string, fn func(st *UnitState) bool) (UnitState, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.units[id]
+	if !ok {
+		return UnitState{}, false
+	}
+	before := st.Position
+	if !fn(st) {
+		return *st, false
+	}
+	if st.Position != before && st.Position != nil {
+		p.index.Set(id, orb.Point{st.Position.Lon, st.Position.Lat})
+	}
+	return *st, true
+}
+
+// Nearby implements Picture.
+func (p *LocalPicture) Nearby(center orb.Point, radius float64, fn func(h geo.Hit, st UnitState) bool) {
+	p.index.Nearby(center, radius, func(h geo.Hit) bool {
+		p.mu.RLock()
+		st, ok := p.units[h.ID]
+		var v UnitState
+		if ok {
+			v = *st
+		}
+		p.mu.RUnlock()
+		if !ok {
+			return true
+		}
+		return fn(h, v)
+	})
 }

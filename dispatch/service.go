@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config holds what a Service is made of. Area, Store and Events are required.
@@ -20,7 +21,10 @@ type Config struct {
 	Commands Commander // nil when no broker is connected (commands are logged)
 	ETA      geo.Estimator
 	Radii    geo.RadiusPolicy
-	Index    geo.Index // the unit position index; default geo.NewGrid(DefaultCellMetres)
+	// Picture is the live picture of the fleet; default a LocalPicture
+	// of the area's units on Index.
+	Picture Picture
+	Index   geo.Index // the unit position index of the default picture; default geo.NewGrid(DefaultCellMetres)
 	// StaleAfter is how old a unit's newest fix may be before the unit is
 	// no longer recommended; default 90s (terminals report every 5-30 s).
 	StaleAfter time.Duration
@@ -29,8 +33,10 @@ type Config struct {
 	// Auditor records who took which call and assigned which unit; nil
 	// only logs the entries.
 	Auditor Auditor
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Registry is where the engine's metrics go; may be nil.
+	Registry prometheus.Registerer
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // DefaultCellMetres is the grid cell size of the unit index, chosen by
@@ -40,24 +46,25 @@ const DefaultCellMetres = 2000
 // Service is the dispatch engine: it keeps the live picture of the fleet
 // from telemetry, takes calls, ranks units and assigns them.
 type Service struct {
-	area   *Area
-	store  Store
-	tracks Tracks
-	events Publisher
-	cmds   Commander
-	eta    geo.Estimator
-	radii  geo.RadiusPolicy
-	index  geo.Index
-	stale  time.Duration
-	top    int
-	now    func() time.Time
-	log    *slog.Logger
-	audit  auditLog
+	area    *Area
+	store   Store
+	tracks  Tracks
+	events  Publisher
+	cmds    Commander
+	eta     geo.Estimator
+	radii   geo.RadiusPolicy
+	pic     Picture
+	stale   time.Duration
+	top     int
+	now     func() time.Time
+	log     *slog.Logger
+	audit   auditLog
+	metrics *metrics
 
-	mu       sync.RWMutex
-	units    map[string]*UnitState
-	statusAt map[string]time.Time // time of the last crew status press per unit
-	assignMu sync.Mutex           // serialises assignment decisions in this process
+	// decide serialises the decisions of this process (assignments,
+	// presses, acks), so that each is decided from the state the one
+	// before it left; across processes the record's versions do.
+	decide sync.Mutex
 }
 
 var (
@@ -73,9 +80,8 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		area: cfg.Area, store: cfg.Store, tracks: cfg.Tracks, events: cfg.Events, cmds: cfg.Commands,
-		eta: cfg.ETA, radii: cfg.Radii, index: cfg.Index, stale: cfg.StaleAfter, top: cfg.Candidates,
-		now: cfg.Now, log: cfg.Logger,
-		units: map[string]*UnitState{}, statusAt: map[string]time.Time{},
+		eta: cfg.ETA, radii: cfg.Radii, pic: cfg.Picture, stale: cfg.StaleAfter, top: cfg.Candidates,
+		now: cfg.Now, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 	}
 	if s.eta == nil {
 		s.eta = geo.DefaultETA
@@ -83,8 +89,8 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if s.radii == (geo.RadiusPolicy{}) {
 		s.radii = geo.DefaultRadii
 	}
-	if s.index == nil {
-		s.index = geo.NewGrid(DefaultCellMetres)
+	if s.pic == nil {
+		s.pic = NewLocalPicture(cfg.Area.Units, cfg.Index)
 	}
 	if s.stale <= 0 {
 		s.stale = 90 * time.Second
@@ -100,9 +106,6 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.log = s.log.With("component", "dispatch")
 	s.audit = auditLog{to: cfg.Auditor, log: s.log, now: s.now}
-	for _, u := range cfg.Area.Units {
-		s.units[u.ID] = &UnitState{Unit: u, Status: Available}
-	}
 	if err := s.restore(ctx); err != nil {
 		return nil, fmt.Errorf("dispatch: restore the picture: %w", err)
 	}
@@ -110,33 +113,16 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // restore rebuilds the live picture from the record, so that a restart
-// shows what was there before: each unit's last status and assignment and
-// its last known position. Terminals report online again when they
+// shows what was there before: each unit's status and assignment and its
+// last known position. Terminals report online again when they
 // reconnect; until then a restored unit is offline.
 func (s *Service) restore(ctx context.Context) error {
-	last, err := s.store.LastTransitions(ctx)
+	recs, err := s.store.UnitRecords(ctx)
 	if err != nil {
 		return err
 	}
-	for _, t := range last {
-		if st, ok := s.units[t.Unit]; ok && t.To.Valid() {
-			st.Status = t.To
-			if t.Source == "terminal" {
-				s.statusAt[t.Unit] = t.At
-			}
-		}
-	}
-	active, err := s.store.ActiveAssignments(ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range active {
-		if st, ok := s.units[a.Unit]; ok {
-			st.Incident, st.Assignment = a.Incident, a.ID
-			if !st.Status.Committed() {
-				st.Status = Dispatched
-			}
-		}
+	for _, r := range recs {
+		s.pic.Update(r.Unit, func(st *UnitState) bool { st.setRecord(r); return true })
 	}
 	if s.tracks == nil {
 		return nil
@@ -146,11 +132,11 @@ func (s *Service) restore(ctx context.Context) error {
 		return err
 	}
 	for _, f := range fixes {
-		if st, ok := s.units[f.Unit]; ok {
+		s.pic.Update(f.Unit, func(st *UnitState) bool {
 			st.Position = &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
 			st.LastSeen = f.Received
-			s.index.Set(f.Unit, f.Point())
-		}
+			return true
+		})
 	}
 	return nil
 }
@@ -160,15 +146,24 @@ func (s *Service) Area() *Area { return s.area }
 
 // Known reports whether unit is in the registry (telemetry.Registry).
 func (s *Service) Known(unit string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.units[unit]
+	_, ok := s.pic.Unit(unit)
 	return ok
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+// view returns st as a reader sees it now: stale when its newest fix is
+// older than the service's limit.
+func (s *Service) view(st UnitState, now time.Time) UnitState {
+	st.Stale = st.Position == nil || now.Sub(st.Position.Time) > s.stale
+	return st
+}
+
+// update applies fn to unit id in the picture and publishes the result.
+func (s *Service) update(id string, fn func(st *UnitState) bool) (UnitState, bool) {
+	st, ok := s.pic.Update(id, fn)
+	if !ok {
+		return UnitState{}, false
 	}
-	return a
+	v := s.view(st, s.now())
+	s.events.Publish(Event{Type: EventUnit, Unit: &v, Jurisdiction: v.Jurisdiction})
+	return v, true
 }

@@ -97,6 +97,20 @@ type UnitState struct {
 	LastSeen   time.Time   `json:"last_seen,omitzero"`
 	Incident   string      `json:"incident,omitempty"`
 	Assignment string      `json:"assignment,omitempty"`
+	// Version is the version of the unit's record (UnitRecord.Version).
+	Version int64 `json:"version"`
+	// PressAt is when the crew last pressed a status (UnitRecord.PressAt).
+	PressAt time.Time `json:"-"`
+}
+
+// record returns the dispatch state of st as the record keeps it.
+func (st *UnitState) record() UnitRecord {
+	return UnitRecord{Unit: st.ID, Status: st.Status, Incident: st.Incident, Assignment: st.Assignment, PressAt: st.PressAt, Version: st.Version}
+}
+
+// setRecord makes r the dispatch state of st.
+func (st *UnitState) setRecord(r UnitRecord) {
+	st.Status, st.Incident, st.Assignment, st.PressAt, st.Version = r.Status, r.Incident, r.Assignment, r.PressAt, r.Version
 }
 
 // Transition records one status change of a unit, with its time and source.

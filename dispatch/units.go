@@ -1,9 +1,7 @@
 package dispatch
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/lifeline-ems/lifeline/telemetry"
@@ -23,7 +21,6 @@ func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
 		}
 		st.Position, st.Online = pos, true
 		st.LastSeen = later(st.LastSeen, f.Received)
-		s.index.Set(st.ID, f.Point())
 		return true
 	})
 	return nil
@@ -63,15 +60,10 @@ func (s *Service) Units(by Principal, scope string) ([]UnitState, error) {
 		return nil, err
 	}
 	now := s.now()
-	s.mu.RLock()
-	out := make([]UnitState, 0, len(s.units))
-	for _, st := range s.units {
-		if s.inScope(st.Jurisdiction, scope) {
-			out = append(out, s.view(st, now))
-		}
+	out := s.pic.Units(func(st *UnitState) bool { return s.inScope(st.Jurisdiction, scope) })
+	for i := range out {
+		out[i] = s.view(out[i], now)
 	}
-	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b UnitState) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -92,14 +84,11 @@ func (s *Service) Unit(by Principal, id string) (UnitState, error) {
 
 // unit returns the live picture of one unit, for the service itself.
 func (s *Service) unit(id string) (UnitState, error) {
-	now := s.now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st, ok := s.units[id]
+	st, ok := s.pic.Unit(id)
 	if !ok {
 		return UnitState{}, Errorf(CodeNotFound, "unit %q not found", id)
 	}
-	return s.view(st, now), nil
+	return s.view(st, s.now()), nil
 }
 
 // Track returns the recorded positions of a unit by may see between from and to.
@@ -114,4 +103,12 @@ func (s *Service) Track(ctx context.Context, by Principal, unit string, from, to
 		return nil, Errorf(CodeUnavailable, "no position history is kept")
 	}
 	return s.tracks.Track(ctx, unit, from, to)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -19,6 +19,7 @@ type Store struct {
 	assignments map[string]*dispatch.Assignment
 	byIncident  map[string][]string
 	transitions []dispatch.Transition
+	units       map[string]dispatch.UnitRecord
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -30,6 +31,7 @@ func NewStore() *Store {
 		byExternal:  map[[2]string]string{},
 		assignments: map[string]*dispatch.Assignment{},
 		byIncident:  map[string][]string{},
+		units:       map[string]dispatch.UnitRecord{},
 	}
 }
 
@@ -83,63 +85,6 @@ func (s *Store) Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*di
 	return out, nil
 }
 
-// UpdateIncident implements dispatch.Store.
-func (s *Store) UpdateIncident(ctx context.Context, inc *dispatch.Incident) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.incidents[inc.ID]; !ok {
-		return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", inc.ID)
-	}
-	s.incidents[inc.ID] = clone(inc)
-	return nil
-}
-
-// CreateAssignment implements dispatch.Store.
-func (s *Store) CreateAssignment(ctx context.Context, a *dispatch.Assignment) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.incidents[a.Incident]; !ok {
-		return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", a.Incident)
-	}
-	if _, ok := s.assignments[a.ID]; ok {
-		return dispatch.Errorf(dispatch.CodeConflict, "assignment %s exists", a.ID)
-	}
-	if err := s.exclusive(a); err != nil {
-		return err
-	}
-	s.assignments[a.ID] = clone(a)
-	s.byIncident[a.Incident] = append(s.byIncident[a.Incident], a.ID)
-	return nil
-}
-
-// exclusive checks that a, if active, is the only active assignment of its
-// unit (the durable stores enforce it with a partial unique index).
-func (s *Store) exclusive(a *dispatch.Assignment) error {
-	if !a.Status.Active() {
-		return nil
-	}
-	for _, b := range s.assignments {
-		if b.ID != a.ID && b.Unit == a.Unit && b.Status.Active() {
-			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds assignment %s", a.Unit, b.ID)
-		}
-	}
-	return nil
-}
-
-// UpdateAssignment implements dispatch.Store.
-func (s *Store) UpdateAssignment(ctx context.Context, a *dispatch.Assignment) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.assignments[a.ID]; !ok {
-		return dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID)
-	}
-	if err := s.exclusive(a); err != nil {
-		return err
-	}
-	s.assignments[a.ID] = clone(a)
-	return nil
-}
-
 // Assignment implements dispatch.Store.
 func (s *Store) Assignment(ctx context.Context, id string) (*dispatch.Assignment, error) {
 	s.mu.Lock()
@@ -176,14 +121,6 @@ func (s *Store) ActiveAssignments(ctx context.Context) ([]*dispatch.Assignment, 
 	return out, nil
 }
 
-// AppendTransition implements dispatch.Store.
-func (s *Store) AppendTransition(ctx context.Context, t dispatch.Transition) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.transitions = append(s.transitions, t)
-	return nil
-}
-
 // Transitions implements dispatch.Store.
 func (s *Store) Transitions(ctx context.Context, incident string) ([]dispatch.Transition, error) {
 	s.mu.Lock()
@@ -197,22 +134,123 @@ func (s *Store) Transitions(ctx context.Context, incident string) ([]dispatch.Tr
 	return out, nil
 }
 
-// LastTransitions implements dispatch.Store.
-func (s *Store) LastTransitions(ctx context.Context) ([]dispatch.Transition, error) {
+// UnitRecords implements dispatch.Store.
+func (s *Store) UnitRecords(ctx context.Context) ([]dispatch.UnitRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	last := map[string]dispatch.Transition{}
-	for _, t := range s.transitions {
-		if cur, ok := last[t.Unit]; !ok || !t.At.Before(cur.At) {
-			last[t.Unit] = t
+	out := make([]dispatch.UnitRecord, 0, len(s.units))
+	for _, r := range s.units {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b dispatch.UnitRecord) int { return cmp.Compare(a.Unit, b.Unit) })
+	return out, nil
+}
+
+// UnitRecord implements dispatch.Store.
+func (s *Store) UnitRecord(ctx context.Context, unit string) (dispatch.UnitRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.units[unit]
+	if !ok {
+		return dispatch.UnitRecord{}, dispatch.Errorf(dispatch.CodeNotFound, "unit %q has no record", unit)
+	}
+	return r, nil
+}
+
+// Apply implements dispatch.Store: every check first, then every write,
+// under one lock, so that a refused change leaves nothing behind.
+func (s *Store) Apply(ctx context.Context, c dispatch.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(c); err != nil {
+		return err
+	}
+	if inc := c.Incident; inc != nil {
+		if cur := s.incidents[inc.ID]; cur.ExternalID != "" {
+			delete(s.byExternal, [2]string{cur.Source, cur.ExternalID})
+		}
+		if inc.ExternalID != "" {
+			s.byExternal[[2]string{inc.Source, inc.ExternalID}] = inc.ID
+		}
+		s.incidents[inc.ID] = clone(inc)
+	}
+	for _, a := range c.Assignments {
+		if _, ok := s.assignments[a.ID]; !ok {
+			s.byIncident[a.Incident] = append(s.byIncident[a.Incident], a.ID)
+		}
+		s.assignments[a.ID] = clone(a)
+	}
+	for _, r := range c.Units {
+		r.At, r.PressAt = r.At.UTC(), r.PressAt.UTC()
+		s.units[r.Unit] = r
+	}
+	s.transitions = append(s.transitions, c.Transitions...)
+	return nil
+}
+
+// check refuses c for a missing row, a stale version or a unit that would
+// hold two active assignments (the durable stores enforce the last with a
+// partial unique index). The caller holds s.mu.
+func (s *Store) check(c dispatch.Change) error {
+	if inc := c.Incident; inc != nil {
+		cur, ok := s.incidents[inc.ID]
+		if !ok {
+			return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", inc.ID)
+		}
+		if cur.Version != inc.Version-1 {
+			return conflict("incident", inc.ID, cur.Version, inc.Version)
+		}
+		if id, ok := s.byExternal[[2]string{inc.Source, inc.ExternalID}]; ok && inc.ExternalID != "" && id != inc.ID {
+			return dispatch.Errorf(dispatch.CodeConflict, "incident %s: source and external id taken", inc.ID)
 		}
 	}
-	out := make([]dispatch.Transition, 0, len(last))
-	for _, t := range last {
-		out = append(out, t)
+	active := map[string]string{} // unit -> its active assignment, as it will be
+	for _, a := range s.assignments {
+		if a.Status.Active() {
+			active[a.Unit] = a.ID
+		}
 	}
-	slices.SortFunc(out, func(a, b dispatch.Transition) int { return cmp.Compare(a.Unit, b.Unit) })
-	return out, nil
+	for _, a := range c.Assignments {
+		cur, ok := s.assignments[a.ID]
+		switch {
+		case a.Version == 1 && ok:
+			return dispatch.Errorf(dispatch.CodeConflict, "assignment %s exists", a.ID)
+		case a.Version != 1 && !ok:
+			return dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID)
+		case ok && cur.Version != a.Version-1:
+			return conflict("assignment", a.ID, cur.Version, a.Version)
+		}
+		if _, ok := s.incidents[a.Incident]; !ok {
+			return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", a.Incident)
+		}
+		if ok && active[cur.Unit] == a.ID {
+			delete(active, cur.Unit)
+		}
+	}
+	for _, a := range c.Assignments {
+		if !a.Status.Active() {
+			continue
+		}
+		if other, ok := active[a.Unit]; ok && other != a.ID {
+			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds an active assignment (%s)", a.Unit, other)
+		}
+		active[a.Unit] = a.ID
+	}
+	for _, r := range c.Units {
+		cur, ok := s.units[r.Unit]
+		switch {
+		case !ok && r.Version != 1:
+			return conflict("unit", r.Unit, 0, r.Version)
+		case ok && cur.Version != r.Version-1:
+			return conflict("unit", r.Unit, cur.Version, r.Version)
+		}
+	}
+	return nil
+}
+
+// conflict is the error of a row changed since the change read it.
+func conflict(kind, id string, stored, want int64) error {
+	return dispatch.Errorf(dispatch.CodeConflict, "%s %s changed meanwhile (version %d stored, change made from version %d)", kind, id, stored, want-1)
 }
 
 // Tracks is an in-memory telemetry.History that keeps the last Keep fixes

@@ -57,7 +57,7 @@ func TestTwoServers(t *testing.T) {
 		t.FailNow()
 	}
 	ctx := t.Context()
-	inc := &dispatch.Incident{ID: "INC-1", Priority: 1, Category: dispatch.CatTrauma, Status: dispatch.IncidentOpen, CreatedAt: t0, UpdatedAt: t0}
+	inc := &dispatch.Incident{ID: "INC-1", Priority: 1, Category: dispatch.CatTrauma, Status: dispatch.IncidentOpen, Version: 1, CreatedAt: t0, UpdatedAt: t0}
 	if _, _, err := servers[0].CreateIncident(ctx, inc); err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +69,17 @@ func TestTwoServers(t *testing.T) {
 		for i := range errs {
 			wg.Go(func() {
 				<-start
-				a := &dispatch.Assignment{ID: fmt.Sprintf("ASG-%d", i), Incident: "INC-1", Unit: "U1", Status: dispatch.AssignOffered, CreatedAt: t0, UpdatedAt: t0}
-				errs[i] = servers[i%2].CreateAssignment(ctx, a)
+				// Each caller makes the whole decision from the same state:
+				// the incident at version 1, the unit without a record.
+				a := &dispatch.Assignment{ID: fmt.Sprintf("ASG-%d", i), Incident: "INC-1", Unit: "U1", Status: dispatch.AssignOffered, Version: 1, CreatedAt: t0, UpdatedAt: t0}
+				assigned := *inc
+				assigned.Status, assigned.Version = dispatch.IncidentAssigned, 2
+				errs[i] = servers[i%2].Apply(ctx, dispatch.Change{
+					Incident:    &assigned,
+					Assignments: []*dispatch.Assignment{a},
+					Units:       []dispatch.UnitRecord{{Unit: "U1", Status: dispatch.Dispatched, Incident: "INC-1", Assignment: a.ID, Version: 1, At: t0}},
+					Transitions: []dispatch.Transition{{Unit: "U1", Incident: "INC-1", From: dispatch.Available, To: dispatch.Dispatched, At: t0, Source: "dispatcher:li"}},
+				})
 			})
 		}
 		close(start)

@@ -10,7 +10,7 @@ import (
 )
 
 const incidentColumns = `id, external_id, source, lat, lon, address, priority, category,
-	jurisdiction, zone, radius_m, status, created_at, updated_at, closed_at`
+	jurisdiction, zone, radius_m, status, outcome, version, created_at, updated_at, closed_at`
 
 func scanIncident(s scanner) (*dispatch.Incident, error) {
 	var (
@@ -20,7 +20,7 @@ func scanIncident(s scanner) (*dispatch.Incident, error) {
 	)
 	err := s.Scan(&inc.ID, &inc.ExternalID, &inc.Source, &inc.Location.Lat, &inc.Location.Lon,
 		&inc.Address, &inc.Priority, &inc.Category, &inc.Jurisdiction, &inc.Zone,
-		&inc.RadiusM, &inc.Status, &created, &updated, &closed)
+		&inc.RadiusM, &inc.Status, &inc.Outcome, &inc.Version, &created, &updated, &closed)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +47,7 @@ func (db *DB) CreateIncident(ctx context.Context, inc *dispatch.Incident) (*disp
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO incidents (`+incidentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			inc.ID, inc.ExternalID, inc.Source, inc.Location.Lat, inc.Location.Lon, inc.Address,
-			inc.Priority, inc.Category, inc.Jurisdiction, inc.Zone, inc.RadiusM, inc.Status,
-			micros(inc.CreatedAt), micros(inc.UpdatedAt), nullMicros(inc.ClosedAt))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, incidentArgs(inc)...)
 		if err != nil {
 			return constraint(err, fmt.Sprintf("incident %s exists", inc.ID), "")
 		}
@@ -95,19 +92,10 @@ func (db *DB) Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*disp
 	return out, nil
 }
 
-// UpdateIncident implements dispatch.Store.
-func (db *DB) UpdateIncident(ctx context.Context, inc *dispatch.Incident) error {
-	var res sql.Result
-	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
-		res, err = tx.ExecContext(ctx, `UPDATE incidents SET external_id = ?, source = ?, lat = ?, lon = ?,
-			address = ?, priority = ?, category = ?, jurisdiction = ?, zone = ?, radius_m = ?, status = ?,
-			created_at = ?, updated_at = ?, closed_at = ? WHERE id = ?`,
-			inc.ExternalID, inc.Source, inc.Location.Lat, inc.Location.Lon, inc.Address, inc.Priority,
-			inc.Category, inc.Jurisdiction, inc.Zone, inc.RadiusM, inc.Status,
-			micros(inc.CreatedAt), micros(inc.UpdatedAt), nullMicros(inc.ClosedAt), inc.ID)
-		return constraint(err, fmt.Sprintf("incident %s: source and external id taken", inc.ID), "")
-	})
-	return affected(res, err, "update incident "+inc.ID, dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", inc.ID))
+func incidentArgs(inc *dispatch.Incident) []any {
+	return []any{inc.ID, inc.ExternalID, inc.Source, inc.Location.Lat, inc.Location.Lon, inc.Address,
+		inc.Priority, inc.Category, inc.Jurisdiction, inc.Zone, inc.RadiusM, inc.Status, inc.Outcome, inc.Version,
+		micros(inc.CreatedAt), micros(inc.UpdatedAt), nullMicros(inc.ClosedAt)}
 }
 
 // affected turns an update that touched no row into notFound.
@@ -125,47 +113,18 @@ func affected(res sql.Result, err error, what string, notFound error) error {
 	return nil
 }
 
-const assignmentColumns = `id, incident, unit, status, assigned_by, reason, created_at, updated_at`
+const assignmentColumns = `id, incident, unit, status, assigned_by, reason, version, created_at, updated_at`
 
 func scanAssignment(s scanner) (*dispatch.Assignment, error) {
 	var (
 		a                dispatch.Assignment
 		created, updated int64
 	)
-	if err := s.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &created, &updated); err != nil {
+	if err := s.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &a.Version, &created, &updated); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &a, nil
-}
-
-// CreateAssignment implements dispatch.Store. The unique index on active
-// assignments makes a second active assignment of a unit a conflict.
-func (db *DB) CreateAssignment(ctx context.Context, a *dispatch.Assignment) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, micros(a.CreatedAt), micros(a.UpdatedAt))
-		return constraint(err,
-			fmt.Sprintf("unit %s already holds an active assignment (or assignment %s exists)", a.Unit, a.ID),
-			fmt.Sprintf("incident %q not found", a.Incident))
-	})
-	if err != nil {
-		return fmt.Errorf("assign unit %s: %w", a.Unit, err)
-	}
-	return nil
-}
-
-// UpdateAssignment implements dispatch.Store.
-func (db *DB) UpdateAssignment(ctx context.Context, a *dispatch.Assignment) error {
-	var res sql.Result
-	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
-		res, err = tx.ExecContext(ctx, `UPDATE assignments SET incident = ?, unit = ?, status = ?, assigned_by = ?,
-			reason = ?, created_at = ?, updated_at = ? WHERE id = ?`,
-			a.Incident, a.Unit, a.Status, a.By, a.Reason, micros(a.CreatedAt), micros(a.UpdatedAt), a.ID)
-		return constraint(err, fmt.Sprintf("unit %s already holds an active assignment", a.Unit),
-			fmt.Sprintf("incident %q not found", a.Incident))
-	})
-	return affected(res, err, "update assignment "+a.ID, dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID))
 }
 
 // Assignment implements dispatch.Store.
@@ -202,19 +161,6 @@ func (db *DB) ActiveAssignments(ctx context.Context) ([]*dispatch.Assignment, er
 	return out, nil
 }
 
-// AppendTransition implements dispatch.Store.
-func (db *DB) AppendTransition(ctx context.Context, t dispatch.Transition) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO transitions (unit, incident, from_status, to_status, at, source)
-			VALUES (?, ?, ?, ?, ?, ?)`, t.Unit, t.Incident, t.From, t.To, micros(t.At), t.Source)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("transition of %s: %w", t.Unit, err)
-	}
-	return nil
-}
-
 func scanTransition(s scanner) (dispatch.Transition, error) {
 	var (
 		t  dispatch.Transition
@@ -236,16 +182,140 @@ func (db *DB) Transitions(ctx context.Context, incident string) ([]dispatch.Tran
 	return out, nil
 }
 
-// LastTransitions implements dispatch.Store: each unit's newest transition
-// by time (the last appended among equal times), by unit.
-func (db *DB) LastTransitions(ctx context.Context) ([]dispatch.Transition, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT t.unit, t.incident, t.from_status, t.to_status, t.at, t.source
-		FROM (SELECT DISTINCT unit FROM transitions) u, transitions t
-		WHERE t.n = (SELECT n FROM transitions WHERE unit = u.unit ORDER BY at DESC, n DESC LIMIT 1)
-		ORDER BY u.unit`)
-	out, err := collect(rows, err, scanTransition)
+const unitRecordColumns = `unit, status, incident, assignment, press_at, version, at`
+
+func scanUnitRecord(s scanner) (dispatch.UnitRecord, error) {
+	var (
+		r     dispatch.UnitRecord
+		press sql.NullInt64
+		at    int64
+	)
+	err := s.Scan(&r.Unit, &r.Status, &r.Incident, &r.Assignment, &press, &r.Version, &at)
+	r.PressAt, r.At = fromNullMicros(press), fromMicros(at)
+	return r, err
+}
+
+// UnitRecords implements dispatch.Store: by unit.
+func (db *DB) UnitRecords(ctx context.Context) ([]dispatch.UnitRecord, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+unitRecordColumns+` FROM unit_records ORDER BY unit`)
+	out, err := collect(rows, err, scanUnitRecord)
 	if err != nil {
-		return nil, fmt.Errorf("last transitions: %w", err)
+		return nil, fmt.Errorf("unit records: %w", err)
 	}
 	return out, nil
+}
+
+// UnitRecord implements dispatch.Store.
+func (db *DB) UnitRecord(ctx context.Context, unit string) (dispatch.UnitRecord, error) {
+	r, err := scanUnitRecord(db.read.QueryRowContext(ctx, `SELECT `+unitRecordColumns+` FROM unit_records WHERE unit = ?`, unit))
+	if errors.Is(err, sql.ErrNoRows) {
+		return dispatch.UnitRecord{}, dispatch.Errorf(dispatch.CodeNotFound, "unit %q has no record", unit)
+	}
+	if err != nil {
+		return dispatch.UnitRecord{}, fmt.Errorf("unit record %s: %w", unit, err)
+	}
+	return r, nil
+}
+
+// Apply implements dispatch.Store: one BEGIN IMMEDIATE transaction.
+// Assignments are updated before new ones are inserted, so that a change
+// that frees a unit and assigns it again passes the unique index.
+func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if inc := c.Incident; inc != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE incidents SET external_id = ?2, source = ?3, lat = ?4, lon = ?5,
+				address = ?6, priority = ?7, category = ?8, jurisdiction = ?9, zone = ?10, radius_m = ?11, status = ?12,
+				outcome = ?13, version = ?14, created_at = ?15, updated_at = ?16, closed_at = ?17
+				WHERE id = ?1 AND version = ?14 - 1`, incidentArgs(inc)...)
+			err = constraint(err, fmt.Sprintf("incident %s: source and external id taken", inc.ID), "")
+			if err := stale(ctx, tx, res, err, "incidents", "id", "incident", inc.ID, inc.Version); err != nil {
+				return err
+			}
+		}
+		for _, a := range c.Assignments {
+			if a.Version == 1 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE assignments SET incident = ?, unit = ?, status = ?, assigned_by = ?,
+				reason = ?, version = ?, created_at = ?, updated_at = ? WHERE id = ? AND version = ?`,
+				a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt), a.ID, a.Version-1)
+			err = constraint(err, fmt.Sprintf("unit %s already holds an active assignment", a.Unit), fmt.Sprintf("incident %q not found", a.Incident))
+			if err := stale(ctx, tx, res, err, "assignments", "id", "assignment", a.ID, a.Version); err != nil {
+				return err
+			}
+		}
+		for _, a := range c.Assignments {
+			if a.Version != 1 {
+				continue
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt))
+			if err := constraint(err,
+				fmt.Sprintf("unit %s already holds an active assignment (or assignment %s exists)", a.Unit, a.ID),
+				fmt.Sprintf("incident %q not found", a.Incident)); err != nil {
+				return err
+			}
+		}
+		for _, r := range c.Units {
+			var (
+				res sql.Result
+				err error
+			)
+			if r.Version == 1 {
+				res, err = tx.ExecContext(ctx, `INSERT INTO unit_records (`+unitRecordColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (unit) DO NOTHING`, r.Unit, r.Status, r.Incident, r.Assignment, nullMicros(r.PressAt), r.Version, micros(r.At))
+			} else {
+				res, err = tx.ExecContext(ctx, `UPDATE unit_records SET status = ?, incident = ?, assignment = ?, press_at = ?,
+					version = ?, at = ? WHERE unit = ? AND version = ?`,
+					r.Status, r.Incident, r.Assignment, nullMicros(r.PressAt), r.Version, micros(r.At), r.Unit, r.Version-1)
+			}
+			if err := changed(res, err, "unit", r.Unit, r.Version); err != nil {
+				return err
+			}
+		}
+		for _, t := range c.Transitions {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (unit, incident, from_status, to_status, at, source)
+				VALUES (?, ?, ?, ?, ?, ?)`, t.Unit, t.Incident, t.From, t.To, micros(t.At), t.Source); err != nil {
+				return fmt.Errorf("transition of %s: %w", t.Unit, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// changed turns a compare-and-set that touched no row into a conflict.
+func changed(res sql.Result, err error, kind, id string, version int64) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return dispatch.Errorf(dispatch.CodeConflict, "%s %s changed meanwhile (change made from version %d)", kind, id, version-1)
+	}
+	return nil
+}
+
+// stale is changed for a row that may also be missing: not found when
+// there is no row with that id, a conflict when its version moved on.
+func stale(ctx context.Context, tx *sql.Tx, res sql.Result, err error, table, key, kind, id string, version int64) error {
+	if err != nil {
+		return err
+	}
+	err = changed(res, nil, kind, id, version)
+	if err == nil {
+		return nil
+	}
+	var n int
+	if qerr := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE `+key+` = ?`, id).Scan(&n); qerr != nil {
+		return qerr
+	}
+	if n == 0 {
+		return dispatch.Errorf(dispatch.CodeNotFound, "%s %q not found", kind, id)
+	}
+	return err
 }

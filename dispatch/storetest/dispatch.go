@@ -15,12 +15,29 @@ func incident(id string, created time.Time, status dispatch.IncidentStatus) *dis
 		ID: id, Location: dispatch.LatLon{Lat: 29.180123456789, Lon: 104.970987654321},
 		Address: "新华路 12号, Fushun", Priority: 1, Category: dispatch.CatChestPain,
 		Jurisdiction: "510322", Zone: geo.Urban, RadiusM: 5000, Status: status,
-		CreatedAt: created, UpdatedAt: created,
+		Version: 1, CreatedAt: created, UpdatedAt: created,
 	}
 }
 
 func assignment(id, inc, unit string, status dispatch.AssignmentStatus, created time.Time) *dispatch.Assignment {
-	return &dispatch.Assignment{ID: id, Incident: inc, Unit: unit, Status: status, By: "dispatcher:li", CreatedAt: created, UpdatedAt: created}
+	return &dispatch.Assignment{ID: id, Incident: inc, Unit: unit, Status: status, By: "dispatcher:li", Version: 1, CreatedAt: created, UpdatedAt: created}
+}
+
+// create stores the new assignment a on its own.
+func create(t testing.TB, s dispatch.Store, a *dispatch.Assignment) error {
+	t.Helper()
+	return s.Apply(t.Context(), dispatch.Change{Assignments: []*dispatch.Assignment{a}})
+}
+
+// update stores a changed assignment a on its own, one version on.
+func update(t testing.TB, s dispatch.Store, a *dispatch.Assignment) error {
+	t.Helper()
+	a.Version++
+	err := s.Apply(t.Context(), dispatch.Change{Assignments: []*dispatch.Assignment{a}})
+	if err != nil {
+		a.Version--
+	}
+	return err
 }
 
 func testIncidents(t *testing.T, open func(t *testing.T) Stores) {
@@ -40,8 +57,8 @@ func testIncidents(t *testing.T, open func(t *testing.T) Stores) {
 		same(t, got, want)
 
 		want.Status, want.UpdatedAt, want.ClosedAt = dispatch.IncidentClosed, at(time.Hour), at(time.Hour)
-		want.Priority, want.Address, want.RadiusM = 2, "other address", 10000
-		must(t, s.UpdateIncident(ctx, want))
+		want.Priority, want.Address, want.RadiusM, want.Outcome, want.Version = 2, "other address", 10000, "transported", 2
+		must(t, s.Apply(ctx, dispatch.Change{Incident: want}))
 		got, err = s.Incident(ctx, "INC-1")
 		must(t, err)
 		same(t, got, want)
@@ -55,6 +72,15 @@ func testIncidents(t *testing.T, open func(t *testing.T) Stores) {
 
 		_, _, err = s.CreateIncident(ctx, incident("INC-1", at(time.Minute), dispatch.IncidentOpen))
 		wantCode(t, err, dispatch.CodeConflict)
+
+		// A change made from version 1 again (another server decided from
+		// the same state) is refused, and nothing of it is kept.
+		stale := *want
+		stale.Status, stale.Address = dispatch.IncidentCancelled, "stale"
+		wantCode(t, s.Apply(ctx, dispatch.Change{Incident: &stale}), dispatch.CodeConflict)
+		got, err = s.Incident(ctx, "INC-1")
+		must(t, err)
+		same(t, got, want)
 	})
 
 	t.Run("FilterNewestFirstLimit", func(t *testing.T) {
@@ -204,14 +230,14 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 		a2 := assignment("ASG-2", "INC-2", "U2", dispatch.AssignOffered, at(2*time.Second))
 		a3 := assignment("ASG-0", "INC-1", "U3", dispatch.AssignAccepted, at(3*time.Second))
 		for _, a := range []*dispatch.Assignment{a1, a2, a3} {
-			must(t, s.CreateAssignment(ctx, a))
+			must(t, create(t, s, a))
 		}
 		got, err := s.Assignment(ctx, "ASG-1")
 		must(t, err)
 		same(t, got, a1)
 
 		a1.Status, a1.Reason, a1.UpdatedAt = dispatch.AssignDeclined, "crew at hospital", at(time.Minute)
-		must(t, s.UpdateAssignment(ctx, a1))
+		must(t, update(t, s, a1))
 		got, err = s.Assignment(ctx, "ASG-1")
 		must(t, err)
 		same(t, got, a1)
@@ -227,15 +253,23 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 		must(t, err)
 		same(t, active, []*dispatch.Assignment{a3, a2}) // by id
 
-		wantCode(t, s.CreateAssignment(ctx, assignment("ASG-2", "INC-1", "U9", dispatch.AssignOffered, at(0))), dispatch.CodeConflict)
-		wantCode(t, s.CreateAssignment(ctx, assignment("ASG-9", "INC-404", "U9", dispatch.AssignOffered, at(0))), dispatch.CodeNotFound)
+		wantCode(t, create(t, s, assignment("ASG-2", "INC-1", "U9", dispatch.AssignOffered, at(0))), dispatch.CodeConflict)
+		wantCode(t, create(t, s, assignment("ASG-9", "INC-404", "U9", dispatch.AssignOffered, at(0))), dispatch.CodeNotFound)
+
+		// An update from a version that moved on is refused.
+		stale := *a1
+		stale.Status = dispatch.AssignAccepted // made from version 1, which is gone
+		wantCode(t, s.Apply(ctx, dispatch.Change{Assignments: []*dispatch.Assignment{&stale}}), dispatch.CodeConflict)
+		got, err = s.Assignment(ctx, "ASG-1")
+		must(t, err)
+		same(t, got, a1)
 	})
 
 	t.Run("OneActivePerUnit", func(t *testing.T) {
 		s := setup(t, "INC-1", "INC-2", "INC-3")
 		ctx := t.Context()
 		first := assignment("ASG-1", "INC-1", "U1", dispatch.AssignOffered, at(0))
-		must(t, s.CreateAssignment(ctx, first))
+		must(t, create(t, s, first))
 		steps := []struct {
 			name string
 			a    *dispatch.Assignment
@@ -248,7 +282,7 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 		}
 		for _, st := range steps {
 			t.Run(st.name, func(t *testing.T) {
-				err := s.CreateAssignment(ctx, st.a)
+				err := create(t, s, st.a)
 				if st.code == "" {
 					must(t, err)
 					return
@@ -259,16 +293,16 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 
 		// Accepting keeps the unit; completing frees it for the next call.
 		first.Status = dispatch.AssignAccepted
-		must(t, s.UpdateAssignment(ctx, first))
-		wantCode(t, s.CreateAssignment(ctx, assignment("ASG-6", "INC-3", "U1", dispatch.AssignOffered, at(2))), dispatch.CodeConflict)
+		must(t, update(t, s, first))
+		wantCode(t, create(t, s, assignment("ASG-6", "INC-3", "U1", dispatch.AssignOffered, at(2))), dispatch.CodeConflict)
 		first.Status = dispatch.AssignCompleted
-		must(t, s.UpdateAssignment(ctx, first))
+		must(t, update(t, s, first))
 		next := assignment("ASG-7", "INC-3", "U1", dispatch.AssignOffered, at(3))
-		must(t, s.CreateAssignment(ctx, next))
+		must(t, create(t, s, next))
 
 		// Reviving the completed one while ASG-7 holds the unit is a conflict too.
 		first.Status = dispatch.AssignOffered
-		wantCode(t, s.UpdateAssignment(ctx, first), dispatch.CodeConflict)
+		wantCode(t, update(t, s, first), dispatch.CodeConflict)
 		got, err := s.Assignment(ctx, "ASG-1")
 		must(t, err)
 		if got.Status != dispatch.AssignCompleted {
@@ -301,7 +335,7 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 			for i := range n {
 				wg.Go(func() {
 					<-start
-					errs[i] = s.CreateAssignment(ctx, assignment(fmt.Sprintf("ASG-%d-%02d", round, i), incs[i], "U1", dispatch.AssignOffered, at(time.Duration(round)*time.Minute)))
+					errs[i] = s.Apply(ctx, dispatch.Change{Assignments: []*dispatch.Assignment{assignment(fmt.Sprintf("ASG-%d-%02d", round, i), incs[i], "U1", dispatch.AssignOffered, at(time.Duration(round)*time.Minute))}})
 				})
 			}
 			close(start)
@@ -326,7 +360,7 @@ func testAssignments(t *testing.T, open func(t *testing.T) Stores) {
 				t.Fatalf("round %d: active %v, want the winner %d", round, active, winner)
 			}
 			active[0].Status = dispatch.AssignCompleted
-			must(t, s.UpdateAssignment(ctx, active[0]))
+			must(t, update(t, s, active[0]))
 		}
 	})
 }
@@ -344,7 +378,7 @@ func testTransitions(t *testing.T, open func(t *testing.T) Stores) {
 		{Unit: "U1", Incident: "INC-1", From: dispatch.EnRoute, To: dispatch.OnScene, At: at(time.Second), Source: "terminal"},
 	}
 	for _, tr := range trs {
-		must(t, s.AppendTransition(ctx, tr))
+		must(t, s.Apply(ctx, dispatch.Change{Transitions: []dispatch.Transition{tr}}))
 	}
 	tests := []struct {
 		incident string
@@ -361,24 +395,139 @@ func testTransitions(t *testing.T, open func(t *testing.T) Stores) {
 			same(t, got, tt.want)
 		})
 	}
-	t.Run("LastTransitions", func(t *testing.T) {
-		// Newest by time, not by order of appending; among equal times the
-		// last appended.
-		more := []dispatch.Transition{
-			{Unit: "U2", Incident: "INC-2", From: dispatch.Dispatched, To: dispatch.EnRoute, At: at(time.Second), Source: "terminal"},
-			{Unit: "U2", Incident: "INC-2", From: dispatch.Dispatched, To: dispatch.Available, At: at(0), Source: "terminal"},
+}
+
+// testUnitRecords checks each unit's dispatch state: inserted at version
+// 1, then changed only from the version it was read at.
+func testUnitRecords(t *testing.T, open func(t *testing.T) Stores) {
+	s := open(t).Store
+	ctx := t.Context()
+	got, err := s.UnitRecords(ctx)
+	must(t, err)
+	same(t, got, []dispatch.UnitRecord(nil))
+
+	u1 := dispatch.UnitRecord{Unit: "U1", Status: dispatch.OutOfService, PressAt: at(time.Second), Version: 1, At: at(time.Second)}
+	u2 := dispatch.UnitRecord{Unit: "U2", Status: dispatch.Dispatched, Incident: "INC-1", Assignment: "ASG-1", Version: 1, At: at(0)}
+	must(t, s.Apply(ctx, dispatch.Change{Units: []dispatch.UnitRecord{u2, u1}}))
+	got, err = s.UnitRecords(ctx)
+	must(t, err)
+	same(t, got, []dispatch.UnitRecord{u1, u2}) // by unit
+
+	steps := []struct {
+		name string
+		r    dispatch.UnitRecord
+		code string // "" for success
+	}{
+		{"insert of a unit that has a record", dispatch.UnitRecord{Unit: "U1", Status: dispatch.Available, Version: 1, At: at(2 * time.Second)}, dispatch.CodeConflict},
+		{"update from the stored version", dispatch.UnitRecord{Unit: "U1", Status: dispatch.Available, PressAt: at(3 * time.Second), Version: 2, At: at(3 * time.Second)}, ""},
+		{"update from that version again", dispatch.UnitRecord{Unit: "U1", Status: dispatch.OutOfService, Version: 2, At: at(4 * time.Second)}, dispatch.CodeConflict},
+		{"update from a version ahead", dispatch.UnitRecord{Unit: "U1", Status: dispatch.OutOfService, Version: 9, At: at(4 * time.Second)}, dispatch.CodeConflict},
+		{"update of a unit without a record", dispatch.UnitRecord{Unit: "U3", Status: dispatch.OutOfService, Version: 2, At: at(4 * time.Second)}, dispatch.CodeConflict},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			err := s.Apply(ctx, dispatch.Change{Units: []dispatch.UnitRecord{st.r}})
+			if st.code == "" {
+				must(t, err)
+				got, err := s.UnitRecord(ctx, st.r.Unit)
+				must(t, err)
+				same(t, got, st.r)
+				return
+			}
+			wantCode(t, err, st.code)
+		})
+	}
+}
+
+// testApplyAtomic checks that a refused change writes nothing, whichever
+// part of it is refused, and that a whole decision (incident, assignment,
+// unit, transition) is written together.
+func testApplyAtomic(t *testing.T, open func(t *testing.T) Stores) {
+	s := open(t).Store
+	ctx := t.Context()
+	inc := incident("INC-1", at(0), dispatch.IncidentOpen)
+	_, _, err := s.CreateIncident(ctx, inc)
+	must(t, err)
+	busy := assignment("ASG-0", "INC-1", "U9", dispatch.AssignOffered, at(0))
+	must(t, create(t, s, busy))
+
+	decision := func(unit string, unitVersion int64) dispatch.Change {
+		i := *inc
+		i.Status, i.Version, i.UpdatedAt = dispatch.IncidentAssigned, inc.Version+1, at(time.Second)
+		a := assignment("ASG-"+unit, "INC-1", unit, dispatch.AssignOffered, at(time.Second))
+		return dispatch.Change{
+			Incident:    &i,
+			Assignments: []*dispatch.Assignment{a},
+			Units:       []dispatch.UnitRecord{{Unit: unit, Status: dispatch.Dispatched, Incident: "INC-1", Assignment: a.ID, Version: unitVersion, At: at(time.Second)}},
+			Transitions: []dispatch.Transition{{Unit: unit, Incident: "INC-1", From: dispatch.Available, To: dispatch.Dispatched, At: at(time.Second), Source: "dispatcher:li"}},
 		}
-		for _, tr := range more {
-			must(t, s.AppendTransition(ctx, tr))
-		}
-		got, err := s.LastTransitions(ctx)
+	}
+	refused := []struct {
+		name string
+		c    dispatch.Change
+		code string
+	}{
+		{"unit already assigned", decision("U9", 1), dispatch.CodeConflict},
+		{"unit version stale", decision("U1", 2), dispatch.CodeConflict},
+		{"incident version stale", func() dispatch.Change { c := decision("U1", 1); c.Incident.Version = 5; return c }(), dispatch.CodeConflict},
+		{"changed assignment missing", func() dispatch.Change {
+			c := decision("U1", 1)
+			ghost := assignment("ASG-404", "INC-1", "U7", dispatch.AssignCompleted, at(0))
+			ghost.Version = 2
+			c.Assignments = append(c.Assignments, ghost)
+			return c
+		}(), dispatch.CodeNotFound},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCode(t, s.Apply(ctx, tt.c), tt.code)
+			got, err := s.Incident(ctx, "INC-1")
+			must(t, err)
+			same(t, got, inc)
+			as, err := s.Assignments(ctx, "INC-1")
+			must(t, err)
+			same(t, as, []*dispatch.Assignment{busy})
+			recs, err := s.UnitRecords(ctx)
+			must(t, err)
+			same(t, recs, []dispatch.UnitRecord(nil))
+			trs, err := s.Transitions(ctx, "INC-1")
+			must(t, err)
+			same(t, trs, []dispatch.Transition(nil))
+		})
+	}
+	t.Run("whole decision", func(t *testing.T) {
+		c := decision("U1", 1)
+		must(t, s.Apply(ctx, c))
+		got, err := s.Incident(ctx, "INC-1")
 		must(t, err)
-		same(t, got, []dispatch.Transition{trs[2], more[0], trs[3]})
+		same(t, got, c.Incident)
+		a, err := s.Assignment(ctx, "ASG-U1")
+		must(t, err)
+		same(t, a, c.Assignments[0])
+		r, err := s.UnitRecord(ctx, "U1")
+		must(t, err)
+		same(t, r, c.Units[0])
+		trs, err := s.Transitions(ctx, "INC-1")
+		must(t, err)
+		same(t, trs, c.Transitions)
 	})
-	t.Run("LastTransitionsEmpty", func(t *testing.T) {
-		got, err := open(t).Store.LastTransitions(ctx)
+	t.Run("free and reassign in one change", func(t *testing.T) {
+		// The unit's old assignment completes and a new one is made in the
+		// same change: the store must not see two active ones.
+		inc2 := incident("INC-2", at(time.Minute), dispatch.IncidentOpen)
+		_, _, err := s.CreateIncident(ctx, inc2)
 		must(t, err)
-		same(t, got, []dispatch.Transition(nil))
+		done := *busy
+		done.Status, done.Version = dispatch.AssignCompleted, busy.Version+1
+		again := assignment("ASG-9b", "INC-2", "U9", dispatch.AssignOffered, at(time.Minute))
+		must(t, s.Apply(ctx, dispatch.Change{Assignments: []*dispatch.Assignment{again, &done}}))
+		active, err := s.ActiveAssignments(ctx)
+		must(t, err)
+		var ids []string
+		for _, a := range active {
+			ids = append(ids, a.ID)
+		}
+		same(t, ids, []string{"ASG-9b", "ASG-U1"})
 	})
 }
 
@@ -391,14 +540,21 @@ func testNotFound(t *testing.T, open func(t *testing.T) Stores) {
 		call func() error
 	}{
 		{"Incident", func() error { _, err := st.Store.Incident(ctx, "INC-404"); return err }},
-		{"UpdateIncident", func() error { return st.Store.UpdateIncident(ctx, incident("INC-404", at(0), dispatch.IncidentOpen)) }},
+		{"update of a missing incident", func() error {
+			inc := incident("INC-404", at(0), dispatch.IncidentOpen)
+			inc.Version = 2
+			return st.Store.Apply(ctx, dispatch.Change{Incident: inc})
+		}},
 		{"Assignment", func() error { _, err := st.Store.Assignment(ctx, "ASG-404"); return err }},
-		{"UpdateAssignment", func() error {
-			return st.Store.UpdateAssignment(ctx, assignment("ASG-404", "INC-404", "U1", dispatch.AssignCompleted, at(0)))
+		{"update of a missing assignment", func() error {
+			a := assignment("ASG-404", "INC-404", "U1", dispatch.AssignCompleted, at(0))
+			a.Version = 2
+			return st.Store.Apply(ctx, dispatch.Change{Assignments: []*dispatch.Assignment{a}})
 		}},
-		{"CreateAssignment of a missing incident", func() error {
-			return st.Store.CreateAssignment(ctx, assignment("ASG-1", "INC-404", "U1", dispatch.AssignOffered, at(0)))
+		{"assignment of a missing incident", func() error {
+			return create(t, st.Store, assignment("ASG-1", "INC-404", "U1", dispatch.AssignOffered, at(0)))
 		}},
+		{"UnitRecord", func() error { _, err := st.Store.UnitRecord(ctx, "U404"); return err }},
 		{"User", func() error { _, err := st.Users.User(ctx, "nobody"); return err }},
 		{"UpdateUser", func() error { return st.Users.UpdateUser(ctx, user("nobody", dispatch.RoleAdmin, "")) }},
 		{"UnitCredential", func() error { _, err := st.Users.UnitCredential(ctx, "U404"); return err }},

@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Incidents", func(t *testing.T) { testIncidents(t, open) })
 	t.Run("Assignments", func(t *testing.T) { testAssignments(t, open) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, open) })
+	t.Run("UnitRecords", func(t *testing.T) { testUnitRecords(t, open) })
+	t.Run("ApplyAtomic", func(t *testing.T) { testApplyAtomic(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open) })
