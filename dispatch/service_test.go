@@ -87,11 +87,21 @@ type fixture struct {
 
 func newFixture(tb testing.TB, units int) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, units, nil)
+}
+
+// newFixtureWith is newFixture with the service's configuration changed by cfg.
+func newFixtureWith(tb testing.TB, units int, cfg func(*dispatch.Config)) *fixture {
+	tb.Helper()
 	f := &fixture{clock: dispatchtest.NewClock(clock0), bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
-	svc, err := dispatch.NewService(context.Background(), dispatch.Config{
+	c := dispatch.Config{
 		Area: f.area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus,
 		Commands: f.cmds, Now: f.clock.Now, Logger: quiet,
-	})
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	svc, err := dispatch.NewService(context.Background(), c)
 	if err != nil {
 		tb.Fatal(err)
 	}

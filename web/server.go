@@ -39,6 +39,8 @@ type Dispatcher interface {
 	Transitions(ctx context.Context, by dispatch.Principal, incident string) ([]dispatch.Transition, error)
 	Recommend(ctx context.Context, by dispatch.Principal, id string) (dispatch.Recommendations, error)
 	Assign(ctx context.Context, by dispatch.Principal, incident, unit string) (*dispatch.Assignment, error)
+	EndIncident(ctx context.Context, by dispatch.Principal, id string, status dispatch.IncidentStatus, outcome string) (*dispatch.Incident, error)
+	CancelAssignment(ctx context.Context, by dispatch.Principal, incident, assignment, reason string) (*dispatch.Assignment, error)
 }
 
 // Access is what the web layer needs of dispatch.Access: sessions, users
@@ -217,7 +219,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/incidents", a(s.incidents))
 	m.HandleFunc("GET /api/v1/incidents/{id}", a(s.incident))
 	m.HandleFunc("GET /api/v1/incidents/{id}/recommendations", a(s.recommendations))
+	m.HandleFunc("PATCH /api/v1/incidents/{id}", a(s.endIncident))
 	m.HandleFunc("POST /api/v1/incidents/{id}/assignments", a(s.assign))
+	m.HandleFunc("DELETE /api/v1/incidents/{id}/assignments/{aid}", a(s.standDown))
 	m.HandleFunc("GET /api/v1/hospitals", a(s.hospitals))
 	m.HandleFunc("GET /api/v1/live", a(s.hub.serve))
 	m.HandleFunc("/api/", a(func(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
@@ -446,6 +450,42 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, p dispatch.Princ
 	}
 	w.Header().Set("Location", "/api/v1/incidents/"+a.Incident)
 	writeJSON(w, http.StatusCreated, a)
+}
+
+// endRequest ends a call: status closed or cancelled, with the outcome.
+type endRequest struct {
+	Status  dispatch.IncidentStatus `json:"status"`
+	Outcome string                  `json:"outcome"`
+}
+
+// endIncident closes or cancels a call (PATCH /api/v1/incidents/{id}).
+func (s *Server) endIncident(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	var req endRequest
+	if err := decode(w, r, s.cfg.MaxBody, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if req.Status == "" {
+		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `field "status" is required: closed or cancelled`))
+		return
+	}
+	inc, err := s.cfg.Dispatch.EndIncident(r.Context(), p, r.PathValue("id"), req.Status, req.Outcome)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}
+
+// standDown cancels one unit's assignment to a call
+// (DELETE /api/v1/incidents/{id}/assignments/{aid}?reason=).
+func (s *Server) standDown(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
+	a, err := s.cfg.Dispatch.CancelAssignment(r.Context(), p, r.PathValue("id"), r.PathValue("aid"), r.URL.Query().Get("reason"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // hospitalView is a hospital on the wire.

@@ -376,3 +376,73 @@ func selfSigned(tb testing.TB) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
+
+// TestEndAndStandDownOverHTTP: a call is cancelled or closed with an
+// outcome over the API, a unit stood down, and each wrong request is
+// refused with nothing changed.
+func TestEndAndStandDownOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.move(t, "U01", centreA)
+	inc := e.incident(t, centreA)
+	r := e.do(t, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", `{"unit":"U01"}`, bearer(e.tokens["disp-a"]))
+	if r.status != 201 {
+		t.Fatalf("assign: %d %s", r.status, r.body)
+	}
+	var a dispatch.Assignment
+	r.decode(t, &a)
+	path := "/api/v1/incidents/" + inc.ID
+	refused := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		as     auth
+		status int
+		code   string
+	}{
+		{"close a live call", "PATCH", path, `{"status":"closed","outcome":"done"}`, bearer(e.tokens["disp-a"]), 409, "conflict"},
+		{"no status", "PATCH", path, `{"outcome":"done"}`, bearer(e.tokens["disp-a"]), 400, "invalid"},
+		{"reopen is not an end", "PATCH", path, `{"status":"open"}`, bearer(e.tokens["disp-a"]), 400, "invalid"},
+		{"unknown field", "PATCH", path, `{"status":"cancelled","why":"x"}`, bearer(e.tokens["disp-a"]), 400, "invalid"},
+		{"NUL in the outcome", "PATCH", path, `{"status":"cancelled","outcome":"a\u0000b"}`, bearer(e.tokens["disp-a"]), 400, "invalid"},
+		{"integrator", "PATCH", path, `{"status":"cancelled"}`, bearer(e.tokens["integ"]), 403, "forbidden"},
+		{"other county", "PATCH", path, `{"status":"cancelled"}`, bearer(e.tokens["disp-b"]), 403, "forbidden"},
+		{"no token", "PATCH", path, `{"status":"cancelled"}`, noAuth, 401, "unauthorized"},
+		{"unknown call", "PATCH", "/api/v1/incidents/INC-404", `{"status":"cancelled"}`, bearer(e.tokens["disp-a"]), 404, "not_found"},
+		{"stand down: other county", "DELETE", path + "/assignments/" + a.ID, "", bearer(e.tokens["disp-b"]), 403, "forbidden"},
+		{"stand down: unknown assignment", "DELETE", path + "/assignments/ASG-404", "", bearer(e.tokens["disp-a"]), 404, "not_found"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, tt.method, tt.path, tt.body, tt.as)
+			if r.status != tt.status || r.code() != tt.code {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.status, tt.code)
+			}
+			got, err := e.svc.Incident(context.Background(), dispatch.System, inc.ID)
+			if err != nil || got.Status != dispatch.IncidentAssigned {
+				t.Fatalf("incident %v %v after a refusal", got, err)
+			}
+		})
+	}
+	r = e.do(t, "DELETE", path+"/assignments/"+a.ID+"?reason=wrong+unit", "", bearer(e.tokens["disp-a"]))
+	if r.status != 200 {
+		t.Fatalf("stand down: %d %s", r.status, r.body)
+	}
+	var stood dispatch.Assignment
+	r.decode(t, &stood)
+	if stood.Status != dispatch.AssignCancelled || stood.Reason != "wrong unit" {
+		t.Fatalf("stood down %+v", stood)
+	}
+	r = e.do(t, "PATCH", path, `{"status":"closed","outcome":"caller went by car"}`, bearer(e.tokens["disp-a"]))
+	if r.status != 200 {
+		t.Fatalf("close: %d %s", r.status, r.body)
+	}
+	var closed dispatch.Incident
+	r.decode(t, &closed)
+	if closed.Status != dispatch.IncidentClosed || closed.Outcome != "caller went by car" {
+		t.Fatalf("closed %+v", closed)
+	}
+	if r := e.do(t, "PATCH", path, `{"status":"cancelled"}`, bearer(e.tokens["disp-a"])); r.status != 409 {
+		t.Fatalf("ending a closed call: %d %s", r.status, r.body)
+	}
+}

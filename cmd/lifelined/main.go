@@ -23,6 +23,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/geojson"
+	"github.com/lifeline-ems/lifeline/dispatch/sqlite"
 	"github.com/lifeline-ems/lifeline/telemetry"
 	"github.com/lifeline-ems/lifeline/telemetry/mqtt"
 	"github.com/lifeline-ems/lifeline/web"
@@ -96,6 +97,7 @@ type Main struct {
 	web       *web.Server
 	mqttURL   string
 
+	unlock   func() error // releases the data directory (embedded store)
 	cancel   context.CancelFunc
 	group    *errgroup.Group
 	stopDemo func() error
@@ -151,7 +153,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The durable record first: the picture, the users and the telemetry
-	// gate are rebuilt from it.
+	// gate are rebuilt from it. The embedded record has one writer: a
+	// second server on the same data directory stops here, saying so.
+	if c.PostgresURL == "" {
+		unlock, err := sqlite.Lock(c.DataDir)
+		if err != nil {
+			return err
+		}
+		m.unlock = unlock
+		closers = append(closers, func() error { m.unlock = nil; return unlock() })
+	}
 	if m.record, err = openRecord(ctx, c, log); err != nil {
 		return err
 	}
@@ -353,6 +364,10 @@ func (m *Main) Close() error {
 	err := cmp.Or(m.group.Wait(), demoErr)
 	// Everything that writes has stopped: the store commits what it holds.
 	err = cmp.Or(err, m.record.Close())
+	if m.unlock != nil {
+		err = cmp.Or(err, m.unlock())
+		m.unlock = nil
+	}
 	m.cancel = nil
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -564,6 +565,43 @@ func TestPortInUse(t *testing.T) {
 				t.Fatalf("error %q: want one line saying the port is in use and naming %s", msg, tt.want)
 			}
 		})
+	}
+}
+
+// TestOneWriterPerDataDir: a second server on the same data directory is
+// refused in one line naming the holder; once the first stops, the
+// directory can be used again.
+func TestOneWriterPerDataDir(t *testing.T) {
+	dir := t.TempDir()
+	first := startMain(t, func(c *Config) { c.DataDir = dir })
+	m := NewMain()
+	m.Config.HTTP, m.Config.MQTTListen, m.Config.DataDir = "127.0.0.1:0", "127.0.0.1:0", dir
+	m.Config.AdminPassword = testAdminPassword
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	err := m.Run(context.Background())
+	if err == nil {
+		m.Close()
+		t.Fatal("a second server started on the same data directory")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "held by another lifelined (pid "+strconv.Itoa(os.Getpid())+")") || !strings.Contains(msg, "--data-dir") {
+		t.Fatalf("error %q: want one line naming the holder's pid and --data-dir", msg)
+	}
+	// The first server is unharmed, and the refused one left nothing behind.
+	if code := first.do(t, "GET", "/api/v1/units", nil, nil); code != http.StatusOK {
+		t.Fatalf("first server after the refusal: %d", code)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := NewMain()
+	again.Config.HTTP, again.Config.MQTTListen, again.Config.DataDir = "127.0.0.1:0", "127.0.0.1:0", dir
+	again.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatalf("the directory stays locked after its server stopped: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
