@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -41,6 +42,7 @@ const (
 	AuditUserDisabled  = "user_disabled"
 	AuditIncidentEnd   = "incident_end"
 	AuditStandDown     = "stand_down"
+	AuditLogout        = "logout"
 )
 
 // GenesisHash is the Prev of the first entry.
@@ -124,4 +126,60 @@ type Auditor interface {
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	// AuditLog returns entries with Seq > after, oldest first, at most limit (0: all).
 	AuditLog(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+}
+
+// Audit appends an entry to the audit log and logs it. detail is encoded
+// as JSON (nil for none). A failure to append is logged as an error, never
+// dropped silently; it does not undo the caller's operation.
+func (a *Access) Audit(ctx context.Context, actor, action, subject string, detail any) {
+	a.audit.append(ctx, actor, action, subject, detail)
+}
+
+// AuditLog returns audit entries after seq after, oldest first, at most
+// limit (at most 1000 a call; page with after). Only a whole-area admin
+// may read the log: it names every user and call.
+func (a *Access) AuditLog(ctx context.Context, by Principal, after int64, limit int) ([]AuditEntry, error) {
+	if by.Role != RoleAdmin || by.Jurisdiction != "" {
+		return nil, Errorf(CodeForbidden, "only an administrator of the whole area may read the audit log")
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	return a.audit.to.AuditLog(ctx, after, limit)
+}
+
+// auditLog appends to an Auditor and logs each entry; with no Auditor it
+// only logs.
+type auditLog struct {
+	to  Auditor
+	log *slog.Logger
+	now func() time.Time
+}
+
+func (l auditLog) append(ctx context.Context, actor, action, subject string, detail any) {
+	var raw json.RawMessage
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err != nil {
+			l.log.Error("audit detail not encodable", "action", action, "actor", actor, "subject", subject, "err", err)
+		} else {
+			raw = b
+		}
+	}
+	l.log.Info("audit", "action", action, "actor", actor, "subject", subject, "detail", string(raw))
+	if l.to == nil {
+		return
+	}
+	// The entry is appended even when the request that caused it is gone.
+	if _, err := l.to.AppendAudit(context.WithoutCancel(ctx), AuditEntry{At: l.now(), Actor: actor, Action: action, Subject: subject, Detail: raw}); err != nil {
+		l.log.Error("audit entry not recorded", "action", action, "actor", actor, "subject", subject, "err", err)
+	}
+}
+
+// auditName is a name someone typed, fit for the audit log.
+func auditName(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return truncate(s, 64)
 }

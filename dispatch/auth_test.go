@@ -378,8 +378,6 @@ func TestUnitCredentials(t *testing.T) {
 	}
 }
 
-// TestUnitCredentialsCache checks that a reconnect does not run bcrypt
-// again: a hundred cached checks take less than the first one.
 // TestUnitCredentialsStored: a terminal's secret is stored only as a
 // digest, checks cheaply (a reconnect storm must not queue behind a slow
 // hash) and a rotation retires the old secret at once.
