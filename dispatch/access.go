@@ -81,6 +81,10 @@ type Users interface {
 	CreateSession(ctx context.Context, s Session) error
 	Session(ctx context.Context, tokenHash string) (*Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteSessions removes every session of username and says how
+	// many: a reset password, a disabled user or a changed role ends
+	// them all. An unknown user has none.
+	DeleteSessions(ctx context.Context, username string) (int, error)
 	// DeleteExpiredSessions removes the sessions that expired before t and
 	// says how many; sign-ins would otherwise accumulate for ever.
 	DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error)

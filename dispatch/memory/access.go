@@ -131,6 +131,20 @@ func (s *Users) DeleteSession(ctx context.Context, tokenHash string) error {
 	return nil
 }
 
+// DeleteSessions implements dispatch.Users.
+func (s *Users) DeleteSessions(ctx context.Context, username string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, sess := range s.sessions {
+		if sess.Username == username {
+			delete(s.sessions, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // DeleteExpiredSessions implements dispatch.Users.
 func (s *Users) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
 	s.mu.Lock()

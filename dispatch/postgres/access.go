@@ -120,6 +120,15 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
 	return affected(tag, err, "delete session", dispatch.Errorf(dispatch.CodeNotFound, "session not found"))
 }
 
+// DeleteSessions implements dispatch.Users.
+func (db *DB) DeleteSessions(ctx context.Context, username string) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE username = $1`, username)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of %s: %w", username, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // DeleteExpiredSessions implements dispatch.Users.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1`, t)

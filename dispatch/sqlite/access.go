@@ -145,6 +145,20 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
 	return affected(res, err, "delete session", dispatch.Errorf(dispatch.CodeNotFound, "session not found"))
 }
 
+// DeleteSessions implements dispatch.Users.
+func (db *DB) DeleteSessions(ctx context.Context, username string) (int, error) {
+	var res sql.Result
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
+		res, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE username = ?`, username)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of %s: %w", username, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // DeleteExpiredSessions implements dispatch.Users.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
 	var res sql.Result

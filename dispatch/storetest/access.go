@@ -130,6 +130,44 @@ func testUsers(t *testing.T, open func(t *testing.T) Stores) {
 		_, err = u.Session(ctx, "hash-live")
 		must(t, err)
 	})
+
+	t.Run("DeleteSessions", func(t *testing.T) {
+		u := open(t).Users
+		ctx := t.Context()
+		for _, name := range []string{"li", "wang", "li2"} {
+			must(t, u.CreateUser(ctx, user(name, dispatch.RoleDispatcher, "510322")))
+		}
+		sessions := []dispatch.Session{
+			{TokenHash: "li-1", Username: "li", CreatedAt: at(0), ExpiresAt: at(12 * time.Hour)},
+			{TokenHash: "li-2", Username: "li", CreatedAt: at(time.Hour), ExpiresAt: at(13 * time.Hour)},
+			{TokenHash: "li-old", Username: "li", CreatedAt: at(-48 * time.Hour), ExpiresAt: at(-36 * time.Hour)},
+			{TokenHash: "wang-1", Username: "wang", CreatedAt: at(0), ExpiresAt: at(12 * time.Hour)},
+			{TokenHash: "li2-1", Username: "li2", CreatedAt: at(0), ExpiresAt: at(12 * time.Hour)}, // a name li is a prefix of
+		}
+		for _, s := range sessions {
+			must(t, u.CreateSession(ctx, s))
+		}
+		n, err := u.DeleteSessions(ctx, "li")
+		must(t, err)
+		if n != 3 {
+			t.Fatalf("DeleteSessions(li) removed %d sessions, want 3", n)
+		}
+		for _, s := range sessions {
+			_, err := u.Session(ctx, s.TokenHash)
+			if s.Username == "li" {
+				wantCode(t, err, dispatch.CodeNotFound)
+			} else {
+				must(t, err)
+			}
+		}
+		for _, name := range []string{"li", "nobody"} {
+			n, err := u.DeleteSessions(ctx, name)
+			must(t, err)
+			if n != 0 {
+				t.Fatalf("DeleteSessions(%s) again removed %d, want 0", name, n)
+			}
+		}
+	})
 }
 
 func testAudit(t *testing.T, open func(t *testing.T) Stores) {
