@@ -30,7 +30,10 @@ type AccessConfig struct {
 	SessionTTL time.Duration
 	// Cost is the bcrypt cost of new password hashes; default
 	// bcrypt.DefaultCost. Tests lower it to bcrypt.MinCost.
-	Cost   int
+	Cost int
+	// Events, when set, is told when sessions end, so that live feeds on
+	// this server (and, through a shared bus, on others) close at once.
+	Events Publisher
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -44,14 +47,15 @@ type AccessConfig struct {
 // login.go, sessions in session.go, users in users.go, terminal
 // credentials in credentials.go, the audit trail in audit.go.
 type Access struct {
-	users Users
-	area  *Area
-	ttl   time.Duration
-	cost  int
-	now   func() time.Time
-	log   *slog.Logger
-	audit auditLog
-	dummy []byte // a hash to compare against for unknown users, for equal timing
+	users  Users
+	events Publisher // may be nil
+	area   *Area
+	ttl    time.Duration
+	cost   int
+	now    func() time.Time
+	log    *slog.Logger
+	audit  auditLog
+	dummy  []byte // a hash to compare against for unknown users, for equal timing
 
 	mu     sync.Mutex
 	byUser limiters
@@ -64,7 +68,7 @@ func NewAccess(cfg AccessConfig) (*Access, error) {
 		return nil, fmt.Errorf("access: Users, Auditor and Area are required")
 	}
 	a := &Access{
-		users: cfg.Users, area: cfg.Area, ttl: cfg.SessionTTL, cost: cfg.Cost, now: cfg.Now, log: cfg.Logger,
+		users: cfg.Users, events: cfg.Events, area: cfg.Area, ttl: cfg.SessionTTL, cost: cfg.Cost, now: cfg.Now, log: cfg.Logger,
 		byUser: limiters{m: map[string]*limiter{}, every: userFailEvery, burst: userFailBurst},
 		byAddr: limiters{m: map[string]*limiter{}, every: remoteFailEvery, burst: remoteFailBurst},
 	}

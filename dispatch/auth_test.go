@@ -319,9 +319,13 @@ func TestSetRole(t *testing.T) {
 	if _, err := f.acc.SetRole(ctx, admin, "wang", dispatch.RoleCity, cityID); err != nil {
 		t.Fatal(err)
 	}
-	// A session picks up the change at once.
+	// The session made under the old role ends; a new one has the new role.
+	if _, err := f.acc.Authenticate(ctx, tok); dispatch.ErrorCode(err) != dispatch.CodeUnauthorized {
+		t.Fatalf("a session made before the change: %v, want unauthorized", err)
+	}
+	tok, _, _ = f.acc.Login(ctx, "wang", "long enough pw", "r")
 	if p, err := f.acc.Authenticate(ctx, tok); err != nil || p.Role != dispatch.RoleCity || p.Jurisdiction != cityID {
-		t.Fatalf("after the change: %+v, %v", p, err)
+		t.Fatalf("signed in after the change: %+v, %v", p, err)
 	}
 	if _, err := f.acc.SetRole(ctx, admin, "admin", dispatch.RoleDispatcher, countyID); dispatch.ErrorCode(err) != dispatch.CodeConflict {
 		t.Fatalf("the last administrator was demoted: %v", err)
@@ -499,5 +503,146 @@ func TestResetPassword(t *testing.T) {
 	}
 	if _, _, err := f.acc.Login(ctx, dispatch.AdminUsername, pw, "t"); err != nil {
 		t.Fatalf("the new password does not work: %v", err)
+	}
+}
+
+// TestSessionsEnd: a password reset, disabling (and re-enabling) and a
+// role change end every session of the user, a sign-out its own; each
+// tells the live feeds through the event bus, naming whose sessions ended.
+func TestSessionsEnd(t *testing.T) {
+	ctx := context.Background()
+	bus := dispatch.NewBus()
+	users, audit, clock := memory.NewUsers(), memory.NewAudit(), dispatchtest.NewClock(clock0)
+	acc, err := dispatch.NewAccess(dispatch.AccessConfig{Users: users, Auditor: audit, Area: testArea(t, 2), Events: bus, Cost: bcrypt.MinCost, Now: clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.Bootstrap(ctx, adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	admin := dispatch.Principal{Name: "admin", Role: dispatch.RoleAdmin}
+	const pw = "long enough pw"
+	for _, name := range []string{"li", "wang"} {
+		if _, err := acc.CreateUser(ctx, admin, name, pw, dispatch.RoleDispatcher, countyID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := bus.Subscribe(16)
+	defer sub.Close()
+	login := func(name, password string) string {
+		t.Helper()
+		tok, _, err := acc.Login(ctx, name, password, "10.0.0.1")
+		if err != nil {
+			t.Fatalf("sign in as %s: %v", name, err)
+		}
+		return tok
+	}
+	valid := func(tok string) bool {
+		_, err := acc.Authenticate(ctx, tok)
+		return err == nil
+	}
+	event := func() dispatch.SessionsEnded {
+		t.Helper()
+		select {
+		case e := <-sub.C:
+			if e.Type != dispatch.EventSessions || e.Sessions == nil || e.Jurisdiction != "" {
+				t.Fatalf("event %+v, want an internal sessions event", e)
+			}
+			return *e.Sessions
+		default:
+			t.Fatal("no sessions event")
+			return dispatch.SessionsEnded{}
+		}
+	}
+
+	newPw := pw
+	tests := []struct {
+		name string
+		end  func() error
+		pw   func() string // the password to sign in with afterwards
+	}{
+		{"reset password", func() error {
+			var err error
+			newPw, err = acc.ResetPassword(ctx, dispatch.System, "li")
+			return err
+		}, func() string { return newPw }},
+		{"disable", func() error { _, err := acc.SetDisabled(ctx, admin, "li", true); return err }, nil},
+		{"enable again", func() error { _, err := acc.SetDisabled(ctx, admin, "li", false); return err }, func() string { return newPw }},
+		{"change role", func() error { _, err := acc.SetRole(ctx, admin, "li", dispatch.RoleIntegrator, countyID); return err }, func() string { return newPw }},
+	}
+	li := []string{login("li", pw), login("li", pw)}
+	other := login("wang", pw)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.end(); err != nil {
+				t.Fatal(err)
+			}
+			for i, tok := range li {
+				if valid(tok) {
+					t.Fatalf("li's session %d still valid", i)
+				}
+			}
+			if !valid(other) {
+				t.Fatal("another user's session ended")
+			}
+			if got := event(); got != (dispatch.SessionsEnded{Username: "li"}) {
+				t.Fatalf("event names %+v, want every session of li", got)
+			}
+			if tt.pw != nil {
+				li = []string{login("li", tt.pw()), login("li", tt.pw())}
+			} else {
+				li = nil
+			}
+		})
+	}
+	t.Run("disabled user re-enabled: old tokens stay dead", func(t *testing.T) {
+		tok := login("li", newPw)
+		if _, err := acc.SetDisabled(ctx, admin, "li", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acc.SetDisabled(ctx, admin, "li", false); err != nil {
+			t.Fatal(err)
+		}
+		if valid(tok) {
+			t.Fatal("a token from before the user was disabled came back to life")
+		}
+		event()
+		event()
+	})
+	t.Run("sign out", func(t *testing.T) {
+		a, b := login("li", newPw), login("li", newPw)
+		if err := acc.Logout(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if valid(a) || !valid(b) {
+			t.Fatalf("after signing out a: a valid %v, b valid %v; want only a ended", valid(a), valid(b))
+		}
+		if got := event(); got != (dispatch.SessionsEnded{Username: "li", TokenHash: dispatch.TokenHash(a)}) {
+			t.Fatalf("event names %+v, want li's signed-out session", got)
+		}
+		ended := &dispatch.SessionsEnded{Username: "li", TokenHash: dispatch.TokenHash(a)}
+		all := &dispatch.SessionsEnded{Username: "li"}
+		if !ended.Ends("li", dispatch.TokenHash(a)) || ended.Ends("li", dispatch.TokenHash(b)) || !all.Ends("li", dispatch.TokenHash(b)) || all.Ends("wang", "x") {
+			t.Fatal("Ends does not tell the ended sessions from the others")
+		}
+	})
+	var log []string
+	entries, _ := audit.AuditLog(ctx, 0, 0)
+	for _, e := range entries {
+		if e.Subject == "li" && e.Action != dispatch.AuditLogin && e.Action != dispatch.AuditUserCreate {
+			log = append(log, e.Action+" "+string(e.Detail))
+		}
+	}
+	want := []string{
+		`password_reset {"sessions_ended":2}`,
+		`user_disabled {"disabled":true,"sessions_ended":2}`,
+		`user_disabled {"disabled":false,"sessions_ended":0}`,
+		`role_change {"from":{"jurisdiction":"510322","role":"dispatcher"},"jurisdiction":"510322","role":"integrator","sessions_ended":2}`,
+		`user_disabled {"disabled":true,"sessions_ended":3}`, // the two after the role change, and one more
+		`user_disabled {"disabled":false,"sessions_ended":0}`,
+		`logout `,
+	}
+	if !slices.Equal(log, want) {
+		t.Fatalf("audit of li:\n%q\nwant\n%q", log, want)
 	}
 }

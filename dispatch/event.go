@@ -15,6 +15,9 @@ const (
 	EventAssignment EventType = "assignment"
 	EventKPI        EventType = "kpi"
 	EventAlert      EventType = "alert"
+	// EventSessions says that sessions ended. It is internal: the live
+	// feed closes the matching consoles and never sends it on.
+	EventSessions EventType = "sessions"
 )
 
 // Event is one change of the live picture: a unit moved or changed status,
@@ -28,6 +31,23 @@ type Event struct {
 	Alert      *Alert      `json:"alert,omitempty"`
 	// Jurisdiction scopes the event for county consoles.
 	Jurisdiction string `json:"-"`
+	// Sessions names the sessions an EventSessions ended. Like
+	// Jurisdiction it is never sent to a console; a bus that carries
+	// events between servers must carry both.
+	Sessions *SessionsEnded `json:"-"`
+}
+
+// SessionsEnded names ended sessions: the one of TokenHash (a sign-out),
+// or every session of Username when TokenHash is empty.
+type SessionsEnded struct {
+	Username  string
+	TokenHash string
+}
+
+// Ends reports whether the session tokenHash of username is among those
+// that ended.
+func (s *SessionsEnded) Ends(username, tokenHash string) bool {
+	return s != nil && s.Username == username && (s.TokenHash == "" || s.TokenHash == tokenHash)
 }
 
 // AlertKind names what a dispatcher must act on.

@@ -45,7 +45,8 @@ func (a *Access) Authenticate(ctx context.Context, token string) (Principal, err
 	return Principal{Name: u.Username, Role: u.Role, Jurisdiction: u.Jurisdiction}, nil
 }
 
-// Logout ends the session of token. Ending an unknown session is not an error.
+// Logout ends the session of token, and the live feeds that hold it.
+// Ending an unknown session is not an error.
 func (a *Access) Logout(ctx context.Context, token string) error {
 	h := TokenHash(token)
 	s, err := a.users.Session(ctx, h)
@@ -58,8 +59,31 @@ func (a *Access) Logout(ctx context.Context, token string) error {
 	if err := a.users.DeleteSession(ctx, h); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("logout: %w", err)
 	}
+	a.ended(SessionsEnded{Username: s.Username, TokenHash: h})
 	a.Audit(ctx, s.Username, AuditLogout, s.Username, nil)
 	return nil
+}
+
+// endSessions ends every session of username, and the live feeds that
+// hold one, and says how many there were. Changing what a user may do
+// (a password reset, disabling, a new role) ends them, so that nobody
+// keeps a sign-in made before the change (OWASP: renew sessions when
+// privileges change). A running server's feeds close at once through
+// Events; with no Events (lifelined admin run beside the server) they
+// close when they next check their session.
+func (a *Access) endSessions(ctx context.Context, username string) (int, error) {
+	n, err := a.users.DeleteSessions(ctx, username)
+	if err != nil {
+		return 0, fmt.Errorf("end the sessions of %s: %w", username, err)
+	}
+	a.ended(SessionsEnded{Username: username})
+	return n, nil
+}
+
+func (a *Access) ended(s SessionsEnded) {
+	if a.events != nil {
+		a.events.Publish(Event{Type: EventSessions, Sessions: &s})
+	}
 }
 
 // SweepSessions deletes the sessions that have expired; the server runs it

@@ -57,8 +57,9 @@ func (a *Access) Users(ctx context.Context, by Principal) ([]*User, error) {
 	return slices.DeleteFunc(all, func(u *User) bool { return u.Jurisdiction == "" || !by.Sees(a.area, u.Jurisdiction) }), nil
 }
 
-// SetRole changes a user's role and jurisdiction (admin only). The last
-// administrator with the whole area cannot be demoted.
+// SetRole changes a user's role and jurisdiction (admin only) and ends
+// the user's sessions: the user signs in again under the new role. The
+// last administrator with the whole area cannot be demoted.
 func (a *Access) SetRole(ctx context.Context, by Principal, username string, role Role, jurisdiction string) (*User, error) {
 	if err := a.adminOnly(ctx, by, "change role", username); err != nil {
 		return nil, err
@@ -94,14 +95,19 @@ func (a *Access) SetRole(ctx context.Context, by Principal, username string, rol
 	if err := a.users.UpdateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("change role of %s: %w", username, err)
 	}
-	a.Audit(ctx, by.Name, AuditRoleChange, username, map[string]any{"from": from, "role": role, "jurisdiction": jurisdiction})
+	n, err := a.endSessions(ctx, username)
+	a.Audit(ctx, by.Name, AuditRoleChange, username, map[string]any{"from": from, "role": role, "jurisdiction": jurisdiction, "sessions_ended": n})
+	if err != nil {
+		return nil, fmt.Errorf("the role of %s changed but its sessions did not end, change it again: %w", username, err)
+	}
 	return u, nil
 }
 
 // SetDisabled disables or re-enables a user (a dispatcher who has left, a
-// retired integration). A disabled user's sessions stop working at once:
-// every request re-checks the user. Only an admin may, within its scope,
-// and the last administrator of the whole area cannot be disabled.
+// retired integration). Either way the user's sessions end, with their
+// live feeds: a re-enabled user signs in again, no old token comes back.
+// Only an admin may, within its scope, and the last administrator of the
+// whole area cannot be disabled.
 func (a *Access) SetDisabled(ctx context.Context, by Principal, username string, disabled bool) (*User, error) {
 	if err := a.adminOnly(ctx, by, "disable a user", username); err != nil {
 		return nil, err
@@ -114,6 +120,11 @@ func (a *Access) SetDisabled(ctx context.Context, by Principal, username string,
 		return nil, Errorf(CodeForbidden, "user %s is outside your jurisdiction", username)
 	}
 	if u.Disabled == disabled {
+		if disabled { // again, in case sessions did not end the first time
+			if _, err := a.endSessions(ctx, username); err != nil {
+				return nil, err
+			}
+		}
 		return u, nil
 	}
 	if disabled && u.Role == RoleAdmin && u.Jurisdiction == "" {
@@ -135,15 +146,19 @@ func (a *Access) SetDisabled(ctx context.Context, by Principal, username string,
 	if err := a.users.UpdateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("disable %s: %w", username, err)
 	}
-	a.Audit(ctx, by.Name, AuditUserDisabled, username, map[string]any{"disabled": disabled})
+	n, err := a.endSessions(ctx, username)
+	a.Audit(ctx, by.Name, AuditUserDisabled, username, map[string]any{"disabled": disabled, "sessions_ended": n})
+	if err != nil {
+		return nil, fmt.Errorf("%s changed but its sessions did not end, do it again: %w", username, err)
+	}
 	return u, nil
 }
 
 // ResetPassword gives a user a new generated password, returned once, and
-// ends none of its sessions' validity checks but its own (sessions are
-// re-checked against the user on every request). It is the operator's way
-// back in when the administrator's one-time password is lost: `lifelined
-// admin reset-password`, run where the database is. Only an admin may.
+// ends every session of the user: whoever signed in with the old password
+// is out. It is the operator's way back in when the administrator's
+// one-time password is lost: `lifelined admin reset-password`, run where
+// the database is. Only an admin may.
 func (a *Access) ResetPassword(ctx context.Context, by Principal, username string) (string, error) {
 	if err := a.adminOnly(ctx, by, "reset a password", username); err != nil {
 		return "", err
@@ -161,7 +176,11 @@ func (a *Access) ResetPassword(ctx context.Context, by Principal, username strin
 	if err := a.users.UpdateUser(ctx, u); err != nil {
 		return "", fmt.Errorf("reset password of %s: %w", username, err)
 	}
-	a.Audit(ctx, by.Name, AuditPasswordReset, username, nil)
+	n, err := a.endSessions(ctx, username)
+	a.Audit(ctx, by.Name, AuditPasswordReset, username, map[string]any{"sessions_ended": n})
+	if err != nil {
+		return "", fmt.Errorf("the password of %s changed but its sessions did not end, reset it again: %w", username, err)
+	}
 	return pw, nil
 }
 

@@ -109,7 +109,7 @@ func newEnv(tb testing.TB, opts ...any) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.acc, err = dispatch.NewAccess(dispatch.AccessConfig{Users: e.users, Auditor: e.audit, Area: area, Cost: bcrypt.MinCost, Now: e.clock.Now, Logger: quiet})
+	e.acc, err = dispatch.NewAccess(dispatch.AccessConfig{Users: e.users, Auditor: e.audit, Area: area, Events: bus, Cost: bcrypt.MinCost, Now: e.clock.Now, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}

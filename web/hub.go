@@ -24,8 +24,12 @@ const (
 	// is dropped as too slow; it reconnects and gets a fresh snapshot.
 	sendBuffer = 1024
 	// recheckPeriod is how often a live feed checks that its session
-	// still holds, so that a feed ends with its session.
-	recheckPeriod = time.Minute
+	// still holds (one session lookup). A sign-out, a password reset, a
+	// disabled user or a changed role on this server close the feed at
+	// once (dispatch.EventSessions); the recheck catches what another
+	// process ended: lifelined admin reset-password, another server on
+	// the same database while events are not shared between servers.
+	recheckPeriod = 5 * time.Second
 )
 
 // snapshot is the first message on /api/v1/live.
@@ -115,7 +119,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal
 			cancel()
 			conn.Close()
 		}()
-		h.run(ctx, conn, feed{p: p, token: token, scope: scope})
+		h.run(ctx, conn, feed{p: p, token: token, hash: dispatch.TokenHash(token), scope: scope})
 	}()
 }
 
@@ -123,6 +127,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal
 type feed struct {
 	p     dispatch.Principal
 	token string
+	hash  string // dispatch.TokenHash(token), to match ended sessions
 	scope string // "" only for an administrator of the whole area
 }
 
@@ -202,6 +207,13 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 				h.dropped.Inc()
 				h.closeWith(conn, websocket.CloseTryAgainLater, "too slow: reconnect for a fresh snapshot")
 				return
+			}
+			if e.Type == dispatch.EventSessions { // internal: never sent on
+				if e.Sessions.Ends(f.p.Name, f.hash) {
+					h.closeWith(conn, closeSessionEnded, "session ended: sign in again")
+					return
+				}
+				continue
 			}
 			// Deny by default: an event without a jurisdiction goes only
 			// to a console of the whole area.

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -182,7 +183,9 @@ func TestLiveScope(t *testing.T) {
 	}
 }
 
-// TestLiveSessionEnds checks that a feed ends with its session.
+// TestLiveSessionEnds checks that a feed ends with its session even when
+// another process ended it (lifelined admin reset-password deletes the
+// sessions in the store): the feed finds out at its next recheck.
 func TestLiveSessionEnds(t *testing.T) {
 	e := newEnv(t, func(s *web.Server) { web.SetRecheck(s, 50*time.Millisecond) })
 	tok := e.tokens["disp-a"]
@@ -190,19 +193,105 @@ func TestLiveSessionEnds(t *testing.T) {
 	if m := read(t, c); m.Type != "snapshot" {
 		t.Fatalf("first message %s", m.Type)
 	}
-	if err := e.acc.Logout(context.Background(), tok); err != nil {
+	if err := e.users.DeleteSession(context.Background(), dispatch.TokenHash(tok)); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	wantClose(t, c, 4401, 5*time.Second)
+}
+
+// wantClose reads c until it closes, which must be with code within d.
+func wantClose(tb testing.TB, c *websocket.Conn, code int, d time.Duration) {
+	tb.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	for {
 		_, _, err := c.ReadMessage()
 		if err == nil {
 			continue
 		}
 		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != 4401 {
-			t.Fatalf("feed ended with %v, want close 4401", err)
+		if !errors.As(err, &ce) || ce.Code != code {
+			tb.Fatalf("feed ended with %v, want close %d within %s", err, code, d)
 		}
 		return
+	}
+}
+
+// stillOpen fails unless c is open: nothing but data or a timeout for a while.
+func stillOpen(tb testing.TB, c *websocket.Conn) {
+	tb.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	for {
+		var m message
+		err := c.ReadJSON(&m)
+		if err == nil {
+			if m.Type == "sessions" {
+				tb.Fatalf("a console received the internal sessions event")
+			}
+			continue
+		}
+		var ne interface{ Timeout() bool }
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			tb.Fatalf("feed ended: %v, want it open", err)
+		}
+		return
+	}
+}
+
+// TestLiveEndsAtOnce: signing out, a password reset, disabling a user and
+// changing a role close that user's feeds at once (4401), without waiting
+// for the recheck; other feeds stay open and never see why.
+func TestLiveEndsAtOnce(t *testing.T) {
+	e := newEnv(t) // the default recheck: seconds, longer than the test waits
+	ctx := context.Background()
+	admin, _ := e.acc.Authenticate(ctx, e.tokens["admin"])
+	watcher := e.live(t, "", bearer(e.tokens["admin"]))
+	read(t, watcher)
+	const within = time.Second
+	pw := userPass // the reset changes it
+	tests := []struct {
+		name string
+		end  func(tok string) error
+		all  bool // every session of the user, or only tok's
+	}{
+		{"sign out", func(tok string) error {
+			if r := e.do(t, "DELETE", "/api/v1/sessions", "", bearer(tok)); r.status != http.StatusNoContent {
+				return fmt.Errorf("sign out: %d %s", r.status, r.body)
+			}
+			return nil
+		}, false},
+		{"reset password", func(string) (err error) { pw, err = e.acc.ResetPassword(ctx, admin, "disp-a"); return err }, true},
+		{"disable", func(string) error {
+			if r := e.do(t, "PATCH", "/api/v1/users/disp-a", `{"disabled":true}`, bearer(e.tokens["admin"])); r.status != http.StatusOK {
+				return fmt.Errorf("disable: %d %s", r.status, r.body)
+			}
+			_, err := e.acc.SetDisabled(ctx, admin, "disp-a", false)
+			return err
+		}, true},
+		{"change role", func(string) error {
+			_, err := e.acc.SetRole(ctx, admin, "disp-a", dispatch.RoleIntegrator, countyA)
+			return err
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			one, two := e.login(t, "disp-a", pw), e.login(t, "disp-a", pw)
+			feeds := []*websocket.Conn{e.live(t, "", bearer(one)), e.live(t, "", bearer(one)), e.live(t, "", cookie(two, e.url))}
+			other := e.live(t, "", bearer(e.tokens["disp-b"]))
+			for _, c := range append(feeds, other) {
+				read(t, c)
+			}
+			if err := tt.end(one); err != nil {
+				t.Fatal(err)
+			}
+			wantClose(t, feeds[0], 4401, within)
+			wantClose(t, feeds[1], 4401, within)
+			if tt.all {
+				wantClose(t, feeds[2], 4401, within)
+			} else {
+				stillOpen(t, feeds[2])
+			}
+			stillOpen(t, other)
+			stillOpen(t, watcher)
+		})
 	}
 }

@@ -52,6 +52,11 @@ func TestUserAdministration(t *testing.T) {
 		if r := e.do(t, "PATCH", "/api/v1/users/disp-b", `{"role":"dispatcher","jurisdiction":"`+countyA+`"}`, admin); r.status != http.StatusOK {
 			t.Fatalf("got %d %s", r.status, r.body)
 		}
+		// The change ends disp-b's sessions; signed in again, it works county A.
+		if r := e.do(t, "GET", "/api/v1/me", "", bearer(e.tokens["disp-b"])); r.status != http.StatusUnauthorized {
+			t.Fatalf("a session from before the move: %d %s, want 401", r.status, r.body)
+		}
+		e.tokens["disp-b"] = e.login(t, "disp-b", userPass)
 		var me struct{ Jurisdiction string }
 		e.do(t, "GET", "/api/v1/me", "", bearer(e.tokens["disp-b"])).decode(t, &me)
 		if me.Jurisdiction != countyA {
@@ -75,6 +80,9 @@ func TestUserAdministration(t *testing.T) {
 		}
 		if r := e.do(t, "POST", "/api/v1/sessions", `{"username":"disp-a","password":"`+userPass+`"}`, noAuth); r.status != http.StatusCreated {
 			t.Fatalf("an enabled user cannot sign in: %d", r.status)
+		}
+		if r := e.do(t, "GET", "/api/v1/units", "", tok); r.status != http.StatusUnauthorized {
+			t.Fatalf("a session from before the user was disabled came back to life: %d", r.status)
 		}
 	})
 

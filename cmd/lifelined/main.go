@@ -167,7 +167,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	closers = append(closers, m.record.Close)
-	if m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: m.record, Auditor: m.record, Area: m.Area, Logger: log}); err != nil {
+	// Access tells the live feeds on the bus when sessions end.
+	bus := dispatch.NewBus()
+	if m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: m.record, Auditor: m.record, Area: m.Area, Events: bus, Logger: log}); err != nil {
 		return err
 	}
 
@@ -200,7 +202,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.mqttURL, commands, m.connected = c.MQTTURL, m.ingester, m.ingester.Connected
 	}
 
-	bus := dispatch.NewBus()
 	if m.Service, err = dispatch.NewService(ctx, dispatch.Config{
 		Area: m.Area, Store: m.record, Tracks: m.record, Auditor: m.record,
 		Events: bus, Commands: commands, Logger: log,
