@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -34,8 +34,10 @@ type AccessConfig struct {
 	// Events, when set, is told when sessions end, so that live feeds on
 	// this server (and, through a shared bus, on others) close at once.
 	Events Publisher
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Registry is where the sign-in throttle's metric goes; may be nil.
+	Registry prometheus.Registerer
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Access signs people and systems in and out, manages users and unit
@@ -47,19 +49,17 @@ type AccessConfig struct {
 // login.go, sessions in session.go, users in users.go, terminal
 // credentials in credentials.go, the audit trail in audit.go.
 type Access struct {
-	users  Users
-	events Publisher // may be nil
-	area   *Area
-	ttl    time.Duration
-	cost   int
-	now    func() time.Time
-	log    *slog.Logger
-	audit  auditLog
-	dummy  []byte // a hash to compare against for unknown users, for equal timing
-
-	mu     sync.Mutex
-	byUser limiters
-	byAddr limiters
+	users    Users
+	events   Publisher // may be nil
+	area     *Area
+	ttl      time.Duration
+	cost     int
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error // a sign-in's wait; tests record it
+	log      *slog.Logger
+	audit    auditLog
+	dummy    []byte // a hash to compare against for unknown users, for equal timing
+	throttle *throttle
 }
 
 // NewAccess returns an Access on cfg.
@@ -69,8 +69,7 @@ func NewAccess(cfg AccessConfig) (*Access, error) {
 	}
 	a := &Access{
 		users: cfg.Users, events: cfg.Events, area: cfg.Area, ttl: cfg.SessionTTL, cost: cfg.Cost, now: cfg.Now, log: cfg.Logger,
-		byUser: limiters{m: map[string]*limiter{}, every: userFailEvery, burst: userFailBurst},
-		byAddr: limiters{m: map[string]*limiter{}, every: remoteFailEvery, burst: remoteFailBurst},
+		sleep: sleepCtx,
 	}
 	if a.ttl <= 0 {
 		a.ttl = defaultTTL
@@ -85,6 +84,7 @@ func NewAccess(cfg AccessConfig) (*Access, error) {
 		a.log = slog.Default()
 	}
 	a.log = a.log.With("component", "access")
+	a.throttle = newThrottle(a.log, cfg.Registry)
 	a.audit = auditLog{to: cfg.Auditor, log: a.log, now: a.now}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(randomSecret(generatedPwBytes)), a.cost)
 	if err != nil {

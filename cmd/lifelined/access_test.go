@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,3 +129,81 @@ func TestSessionsEnd(t *testing.T) {
 
 // recheckWait is the live feed's recheck period and a margin.
 const recheckWait = 7 * time.Second
+
+// signIn posts a sign-in as if from client (the server trusts the test's
+// loopback as its reverse proxy) and returns the status and error message.
+func signIn(tb testing.TB, s *server, user, password, client string) (int, string) {
+	tb.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	req, _ := http.NewRequest("POST", s.url("/api/v1/sessions"), bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", client)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Error.Message
+}
+
+// TestSignInThrottle: on the real server, guesses at admin from rotating
+// addresses never lock admin out; a guesser at one username from one
+// address is refused at once; a control room behind one address is not
+// shut out by one user's failures.
+func TestSignInThrottle(t *testing.T) {
+	m := startMain(t, func(c *Config) { c.TrustedProxies = "127.0.0.1" })
+	for _, name := range []string{"li", "wang"} {
+		user := map[string]string{"username": name, "password": name + "-password-123", "role": "dispatcher", "jurisdiction": "510322"}
+		if code := m.do(t, "POST", "/api/v1/users", user, nil); code != http.StatusCreated {
+			t.Fatalf("create %s: %d", name, code)
+		}
+	}
+
+	t.Run("rotating addresses", func(t *testing.T) {
+		// 20 at once, each checked by a real bcrypt: past the old lockout
+		// (5) and the slowdown's cap (10); TestLoginRotatingGuesses in
+		// dispatch sends 50 on a test clock.
+		var wg sync.WaitGroup
+		codes := make([]int, 20)
+		for i := range codes {
+			wg.Go(func() {
+				codes[i], _ = signIn(t, m, "admin", fmt.Sprint("guess-number-", i), fmt.Sprint("198.51.100.", i))
+			})
+		}
+		wg.Wait()
+		for i, code := range codes {
+			if code != http.StatusUnauthorized {
+				t.Fatalf("guess %d: %d", i, code)
+			}
+		}
+		start := time.Now()
+		if code, msg := signIn(t, m, "admin", testAdminPassword, "203.0.113.9"); code != http.StatusCreated {
+			t.Fatalf("admin's right password from a fresh address after 20 guesses: %d %s", code, msg)
+		}
+		t.Logf("admin signed in after %s", time.Since(start))
+		metrics := get(t, m.url("/metrics"))
+		if !strings.Contains(metrics, `lifeline_signin_throttled_total{action="delayed",by="user"}`) {
+			t.Error("/metrics does not count slowed sign-ins")
+		}
+	})
+
+	t.Run("one address, one username", func(t *testing.T) {
+		const nat = "10.8.0.1"
+		for i := range 25 {
+			code, msg := signIn(t, m, "li", "wrong-password-x", nat)
+			if code != http.StatusUnauthorized || (i >= 5) != strings.Contains(msg, "too many") {
+				t.Fatalf("attempt %d: %d %q; want 401, saying too many from the sixth on", i+1, code, msg)
+			}
+		}
+		if code, msg := signIn(t, m, "wang", "wang-password-123", nat); code != http.StatusCreated {
+			t.Fatalf("wang behind the same address: %d %s", code, msg)
+		}
+		if code, msg := signIn(t, m, "li", "li-password-123", "10.8.0.2"); code != http.StatusCreated {
+			t.Fatalf("li from another address: %d %s", code, msg)
+		}
+	})
+}

@@ -169,7 +169,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	closers = append(closers, m.record.Close)
 	// Access tells the live feeds on the bus when sessions end.
 	bus := dispatch.NewBus()
-	if m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: m.record, Auditor: m.record, Area: m.Area, Events: bus, Logger: log}); err != nil {
+	if m.Access, err = dispatch.NewAccess(dispatch.AccessConfig{Users: m.record, Auditor: m.record, Area: m.Area, Events: bus, Registry: m.Registry, Logger: log}); err != nil {
 		return err
 	}
 
