@@ -3,6 +3,8 @@ package web
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -30,6 +32,13 @@ const (
 	// process ended: lifelined admin reset-password, another server on
 	// the same database while events are not shared between servers.
 	recheckPeriod = 5 * time.Second
+	// Live feeds allowed at once per session (a browser's tabs share its
+	// cookie) and per user, by default. Each feed costs a goroutine pair,
+	// buffers and a snapshot; 3,000 on one token took a gigabyte.
+	defaultLivePerSession = 4
+	defaultLivePerUser    = 16
+	// snapshotTimeout bounds a snapshot build.
+	snapshotTimeout = 10 * time.Second
 )
 
 // snapshot is the first message on /api/v1/live.
@@ -51,19 +60,37 @@ type heartbeat struct {
 type hub struct {
 	s        *Server
 	upgrader websocket.Upgrader
+	snaps    *snapshots
 
-	mu     sync.Mutex
-	conns  map[*websocket.Conn]context.CancelFunc
-	closed bool
-	wg     sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[*websocket.Conn]client
+	bySession  map[string]int // live feeds per session token hash
+	byUser     map[string]int // live feeds per user
+	perSession int            // at most, per session
+	perUser    int            // at most, per user
+	closed     bool
+	wg         sync.WaitGroup
 
-	clients prometheus.Gauge
-	dropped prometheus.Counter
-	recheck time.Duration // how often a feed's session is checked again
+	clients   prometheus.Gauge
+	dropped   prometheus.Counter
+	refused   *prometheus.CounterVec
+	snapshots *prometheus.CounterVec
+	recheck   time.Duration // how often a feed's session is checked again
+}
+
+// client is a registered feed: whose, and how to end it.
+type client struct {
+	user, hash string
+	cancel     context.CancelFunc
 }
 
 func newHub(s *Server, reg prometheus.Registerer) *hub {
-	h := &hub{s: s, conns: map[*websocket.Conn]context.CancelFunc{}, recheck: recheckPeriod}
+	h := &hub{
+		s: s, snaps: newSnapshots(), recheck: recheckPeriod,
+		conns: map[*websocket.Conn]client{}, bySession: map[string]int{}, byUser: map[string]int{},
+		perSession: cmp.Or(s.cfg.LivePerSession, defaultLivePerSession),
+		perUser:    cmp.Or(s.cfg.LivePerUser, defaultLivePerUser),
+	}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 16 << 10,
@@ -71,8 +98,22 @@ func newHub(s *Server, reg prometheus.Registerer) *hub {
 	}
 	h.clients = prometheus.NewGauge(prometheus.GaugeOpts{Name: "lifeline_live_clients", Help: "Websocket consoles connected to /api/v1/live."})
 	h.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeline_live_dropped_total", Help: "Consoles disconnected for reading too slowly."})
+	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeline_live_refused_total",
+		Help: "Live feeds closed at once (4429) for holding too many: by=session or user.",
+	}, []string{"by"})
+	h.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeline_live_snapshots_total",
+		Help: "Snapshots sent to consoles: how=built for this console, or shared with consoles that connected together.",
+	}, []string{"how"})
+	for _, l := range []string{"session", "user"} {
+		h.refused.WithLabelValues(l)
+	}
+	for _, l := range []string{"built", "shared"} {
+		h.snapshots.WithLabelValues(l)
+	}
 	if reg != nil {
-		reg.MustRegister(h.clients, h.dropped)
+		reg.MustRegister(h.clients, h.dropped, h.refused, h.snapshots)
 	}
 	return h
 }
@@ -92,35 +133,72 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal
 		return
 	}
 	token, _, _ := credentials(r) // authed has checked it
+	f := feed{p: p, token: token, hash: dispatch.TokenHash(token), scope: scope}
+	// Over a limit the feed is closed right after the upgrade, with a
+	// code the console can read: a browser sees no status or body of a
+	// refused upgrade, only that it failed.
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	if code, text := h.admit(conn, f, cancel); code != 0 {
 		cancel()
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(writeWait))
+		h.closeWith(conn, code, text)
 		conn.Close()
 		return
 	}
-	h.conns[conn] = cancel
-	h.wg.Add(1)
-	h.mu.Unlock()
 	h.clients.Inc()
 	go func() {
 		defer h.wg.Done()
 		defer h.clients.Dec()
 		defer func() {
-			h.mu.Lock()
-			delete(h.conns, conn)
-			h.mu.Unlock()
+			h.leave(conn)
 			cancel()
 			conn.Close()
 		}()
-		h.run(ctx, conn, feed{p: p, token: token, hash: dispatch.TokenHash(token), scope: scope})
+		h.run(ctx, conn, f)
 	}()
+}
+
+// admit registers a feed, unless the server is closing or the feed's
+// session or user already holds as many as allowed; then it returns the
+// close code and reason.
+func (h *hub) admit(conn *websocket.Conn, f feed, cancel context.CancelFunc) (code int, text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		return websocket.CloseGoingAway, "server shutting down"
+	case h.bySession[f.hash] >= h.perSession:
+		h.refused.WithLabelValues("session").Inc()
+		return closeTooMany, fmt.Sprintf("too many consoles: %d open on this sign-in; close one", h.perSession)
+	case h.byUser[f.p.Name] >= h.perUser:
+		h.refused.WithLabelValues("user").Inc()
+		return closeTooMany, fmt.Sprintf("too many consoles: %d open for %s; close one", h.perUser, f.p.Name)
+	}
+	h.conns[conn] = client{user: f.p.Name, hash: f.hash, cancel: cancel}
+	h.bySession[f.hash]++
+	h.byUser[f.p.Name]++
+	h.wg.Add(1)
+	return 0, ""
+}
+
+// leave forgets a feed that has ended.
+func (h *hub) leave(conn *websocket.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.conns[conn]
+	if !ok {
+		return
+	}
+	delete(h.conns, conn)
+	if h.bySession[c.hash]--; h.bySession[c.hash] <= 0 {
+		delete(h.bySession, c.hash)
+	}
+	if h.byUser[c.user]--; h.byUser[c.user] <= 0 {
+		delete(h.byUser, c.user)
+	}
 }
 
 // feed is who a console is for and what it may see.
@@ -131,11 +209,12 @@ type feed struct {
 	scope string // "" only for an administrator of the whole area
 }
 
-// Close codes the console acts on: sign in again, or reconnect for a
-// feed that fits changed permissions.
+// Close codes the console acts on: sign in again, reconnect for a feed
+// that fits changed permissions, or close another console first.
 const (
 	closeSessionEnded = 4401
 	closeAccessChange = 4409
+	closeTooMany      = 4429
 )
 
 // run feeds one console until it goes, is too slow, its session ends, or
@@ -159,13 +238,26 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 		}
 	}()
 
-	snap, err := h.snapshot(ctx, f)
+	snap, shared, err := h.snaps.get(ctx, f.snapshotKey(), func() (*websocket.PreparedMessage, error) {
+		// Not the console's context: others may share the build.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotTimeout)
+		defer cancel()
+		return h.snapshot(bctx, f)
+	})
 	if err != nil {
-		h.s.log.Error("live snapshot", "err", err)
-		h.closeWith(conn, websocket.CloseInternalServerErr, "snapshot failed")
+		if ctx.Err() == nil {
+			h.s.log.Error("live snapshot", "err", err)
+			h.closeWith(conn, websocket.CloseInternalServerErr, "snapshot failed")
+		}
 		return
 	}
-	if err := h.write(conn, snap); err != nil {
+	how := "built"
+	if shared {
+		how = "shared"
+	}
+	h.snapshots.WithLabelValues(how).Inc()
+	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := conn.WritePreparedMessage(snap); err != nil {
 		return
 	}
 	ping := time.NewTicker(pingPeriod)
@@ -227,7 +319,29 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 	}
 }
 
-func (h *hub) snapshot(ctx context.Context, f feed) (snapshot, error) {
+// snapshotKey is what a feed's snapshot depends on: its scope, and what
+// the principal may see (an administrator of the whole area sees every
+// assignment, anyone else those touching its jurisdiction). Feeds with
+// one key may share one snapshot.
+func (f feed) snapshotKey() string {
+	return f.scope + "\x00" + string(f.p.Role) + "\x00" + f.p.Jurisdiction
+}
+
+// snapshot reads the picture in f's scope and encodes it once, to be
+// written to every console that shares it.
+func (h *hub) snapshot(ctx context.Context, f feed) (*websocket.PreparedMessage, error) {
+	snap, err := h.readSnapshot(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return websocket.NewPreparedMessage(websocket.TextMessage, b)
+}
+
+func (h *hub) readSnapshot(ctx context.Context, f feed) (snapshot, error) {
 	d := h.s.cfg.Dispatch
 	// Only the calls still in play: every console connect must not read
 	// every call ever taken.
@@ -282,8 +396,8 @@ func (h *hub) closeWith(conn *websocket.Conn, code int, text string) {
 func (h *hub) shutdown() {
 	h.mu.Lock()
 	h.closed = true
-	for _, cancel := range h.conns {
-		cancel()
+	for _, c := range h.conns {
+		c.cancel()
 	}
 	h.mu.Unlock()
 }

@@ -295,3 +295,87 @@ func TestLiveEndsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveLimits: a session and a user hold a bounded number of live
+// feeds; one more is closed at once with 4429, which a browser can read
+// (it sees no status of a refused upgrade). Closing a feed frees its
+// place; other users are not affected.
+func TestLiveLimits(t *testing.T) {
+	e := newEnv(t, func(c *web.Config) { c.LivePerSession, c.LivePerUser = 2, 3 })
+	one, two := e.login(t, "disp-a", userPass), e.login(t, "disp-a", userPass)
+	open := func(tok string) *websocket.Conn {
+		t.Helper()
+		c := e.live(t, "", bearer(tok))
+		if m := read(t, c); m.Type != "snapshot" {
+			t.Fatalf("first message %s", m.Type)
+		}
+		return c
+	}
+	refused := func(tok string, why string) {
+		t.Helper()
+		c := e.live(t, "", bearer(tok)) // the upgrade succeeds ...
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := c.ReadMessage() // ... and the feed closes before any message
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4429 || !strings.Contains(ce.Text, why) {
+			t.Fatalf("one feed too many: %v, want close 4429 saying %q", err, why)
+		}
+	}
+	first := open(one)
+	open(one)
+	refused(one, "on this sign-in")
+	open(two)
+	refused(two, "for disp-a")
+	open(e.tokens["disp-b"]) // another user
+	if got := counter(t, e, "lifeline_live_refused_total", "by", "session") + counter(t, e, "lifeline_live_refused_total", "by", "user"); got != 2 {
+		t.Fatalf("lifeline_live_refused_total = %v, want 2", got)
+	}
+	first.Close()
+	waitFor(t, "a closed feed's place freed", func() bool {
+		c, _, err := e.dial(t, "", bearer(one))
+		if err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var m message
+		if c.ReadJSON(&m) == nil && m.Type == "snapshot" {
+			return true
+		}
+		c.Close()
+		return false
+	})
+}
+
+// counter returns the value of a counter with one label in e's registry.
+func counter(tb testing.TB, e *env, name, label, value string) float64 {
+	tb.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	tb.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
+}
+
+func waitFor(tb testing.TB, what string, ok func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

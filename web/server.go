@@ -92,6 +92,11 @@ type Config struct {
 	// server's own (e.g. "https://city-ems.example"), on the websocket and
 	// for cookie-authenticated requests that change something.
 	AllowedOrigins []string
+	// LivePerSession and LivePerUser are how many live feeds one session
+	// and one user may hold at once; more are closed with 4429. Default
+	// 4 and 16.
+	LivePerSession int
+	LivePerUser    int
 	Logger         *slog.Logger
 }
 

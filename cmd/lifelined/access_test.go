@@ -207,3 +207,34 @@ func TestSignInThrottle(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveLimits: on the real server with its defaults, one sign-in holds
+// at most 4 live feeds and one user 16; the next is closed with 4429.
+func TestLiveLimits(t *testing.T) {
+	m := startMain(t, nil)
+	tooMany := func(tok string) int {
+		c, resp, err := websocket.DefaultDialer.Dial("ws://"+m.HTTPAddr().String()+"/api/v1/live", http.Header{"Authorization": {"Bearer " + tok}})
+		if err != nil {
+			t.Fatalf("dial live: %v (%v)", err, resp)
+		}
+		defer c.Close()
+		return closedWith(c, 5*time.Second)
+	}
+	tokens := []string{m.token}
+	for range 3 {
+		tokens = append(tokens, m.login(t, "admin", testAdminPassword))
+	}
+	for i, tok := range tokens {
+		for range 4 {
+			liveAs(t, m, tok)
+		}
+		if i == 0 {
+			if code := tooMany(tok); code != 4429 {
+				t.Fatalf("a fifth feed on one sign-in: close code %d, want 4429", code)
+			}
+		}
+	}
+	if code := tooMany(m.login(t, "admin", testAdminPassword)); code != 4429 {
+		t.Fatalf("a seventeenth feed of one user: close code %d, want 4429", code)
+	}
+}

@@ -958,6 +958,10 @@
         return;
       }
       if (ev.code === 4409) feed.backoff = 1000; // permissions changed: a new feed at once
+      if (ev.code === 4429) { // too many consoles open: try again slowly
+        showError("打开的控制台过多，请关闭一个 Too many consoles open: close one");
+        feed.backoff = 15000;
+      }
       // A refused upgrade (401/403) looks like a network failure: ask before retrying.
       if (!opened && !(await checkSession())) return;
       reconnectLater();
