@@ -639,7 +639,7 @@ func TestAccessRules(t *testing.T) {
 		"unit/own": {"read unit/in county A", func(f *twoCounties, by dispatch.Principal) error { _, err := f.svc.Unit(by, "U01"); return err }},
 		"unit/B":   {"read unit/in county B", func(f *twoCounties, by dispatch.Principal) error { _, err := f.svc.Unit(by, "N01"); return err }},
 		"track/B": {"track/in county B", func(f *twoCounties, by dispatch.Principal) error {
-			_, err := f.svc.Track(ctx, by, "N01", clock0.Add(-time.Hour), clock0)
+			_, err := f.svc.Track(ctx, by, telemetry.TrackQuery{Unit: "N01", From: clock0.Add(-time.Hour), To: clock0, Limit: 10}, func(telemetry.Fix) error { return nil })
 			return err
 		}},
 		"assign/own": {"assign/county A unit to county A call", func(f *twoCounties, by dispatch.Principal) error {

@@ -89,8 +89,9 @@ type Change struct {
 // Tracks reads the position history that telemetry records
 // (telemetry.History implements it).
 type Tracks interface {
-	// Track returns the fixes of unit with fix time in [from, to], in time order.
-	Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error)
+	// Track reads one page of a unit's track, streaming it to fn (see
+	// telemetry.History).
+	Track(ctx context.Context, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (more bool, err error)
 	// Latest returns each unit's newest fix, to rebuild the picture after a restart.
 	Latest(ctx context.Context) ([]telemetry.Fix, error)
 }

@@ -91,18 +91,25 @@ func (s *Service) unit(id string) (UnitState, error) {
 	return s.view(st, s.now()), nil
 }
 
-// Track returns the recorded positions of a unit by may see between from and to.
-func (s *Service) Track(ctx context.Context, by Principal, unit string, from, to time.Time) ([]telemetry.Fix, error) {
-	if _, err := s.Unit(by, unit); err != nil {
-		return nil, err
+// Track streams one page of the recorded positions of a unit by may see
+// to fn, oldest first, and returns the cursor of the next page (zero
+// after the last). See Track's bounds: MaxTrackSpan, MaxTrackPage.
+func (s *Service) Track(ctx context.Context, by Principal, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (next telemetry.TrackCursor, err error) {
+	if _, err := s.Unit(by, q.Unit); err != nil {
+		return next, err
 	}
-	if to.Before(from) {
-		return nil, Errorf(CodeInvalid, "track: to %s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	if err := checkTrack(q); err != nil {
+		return next, err
 	}
 	if s.tracks == nil {
-		return nil, Errorf(CodeUnavailable, "no position history is kept")
+		return next, Errorf(CodeUnavailable, "no position history is kept")
 	}
-	return s.tracks.Track(ctx, unit, from, to)
+	var last telemetry.Fix
+	more, err := s.tracks.Track(ctx, q, func(f telemetry.Fix) error { last = f; return fn(f) })
+	if err != nil || !more {
+		return telemetry.TrackCursor{}, err
+	}
+	return telemetry.CursorAt(last), nil
 }
 
 // later returns the later of a and b.

@@ -16,12 +16,39 @@ type History interface {
 	AppendFixes(ctx context.Context, fixes []Fix) error
 	// AppendVideo stores one video-status report durably.
 	AppendVideo(ctx context.Context, v Video) error
-	// Track returns the fixes of unit with fix time in [from, to], oldest first.
-	Track(ctx context.Context, unit string, from, to time.Time) ([]Fix, error)
+	// Track reads one page of a unit's track (see TrackQuery), oldest
+	// first by fix time and then seq, and calls fn with each fix as it is
+	// read: a page is never held whole. more reports whether fixes remain
+	// after the page. An error from fn stops the read and is returned.
+	Track(ctx context.Context, q TrackQuery, fn func(Fix) error) (more bool, err error)
 	// Latest returns each unit's newest fix by fix time, to rebuild the
 	// live picture after a restart.
 	Latest(ctx context.Context) ([]Fix, error)
 }
+
+// TrackQuery selects a page of one unit's track: the fixes with fix time
+// in [From, To], after the cursor After (the zero cursor: from the
+// start), at most Limit of them (it must be positive).
+type TrackQuery struct {
+	Unit     string
+	From, To time.Time
+	After    TrackCursor
+	Limit    int
+}
+
+// TrackCursor is where a page of a track ended: the key of its last fix.
+// Fixes are ordered by fix time, then seq; each store compares seq the
+// way it orders it, so a cursor is only good for the store that gave it.
+type TrackCursor struct {
+	Time time.Time // microseconds, as stored
+	Seq  uint64
+}
+
+// CursorAt is the cursor just after f.
+func CursorAt(f Fix) TrackCursor { return TrackCursor{Time: f.Time, Seq: f.Seq} }
+
+// IsZero reports whether c is the start of a track.
+func (c TrackCursor) IsZero() bool { return c.Time.IsZero() && c.Seq == 0 }
 
 // Recorder is a Sink that writes history before passing reports on, so
 // that a message is acknowledged only once what it carried is durable.

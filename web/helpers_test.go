@@ -74,6 +74,7 @@ type env struct {
 	url    string
 	srv    *web.Server
 	svc    *dispatch.Service
+	tracks *memory.Tracks
 	acc    *dispatch.Access
 	users  *memory.Users
 	audit  *memory.Audit
@@ -99,12 +100,12 @@ var roles = []struct {
 func newEnv(tb testing.TB, opts ...any) *env {
 	tb.Helper()
 	ctx := context.Background()
-	e := &env{users: memory.NewUsers(), audit: memory.NewAudit(), clock: dispatchtest.NewClock(clock0), reg: prometheus.NewRegistry(), tokens: map[string]string{}, seq: map[string]uint64{}}
+	e := &env{tracks: memory.NewTracks(20000), users: memory.NewUsers(), audit: memory.NewAudit(), clock: dispatchtest.NewClock(clock0), reg: prometheus.NewRegistry(), tokens: map[string]string{}, seq: map[string]uint64{}}
 	area := testArea(tb)
 	bus := dispatch.NewBus()
 	var err error
 	e.svc, err = dispatch.NewService(ctx, dispatch.Config{
-		Area: area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: bus, Auditor: e.audit, Now: e.clock.Now, Logger: quiet,
+		Area: area, Store: memory.NewStore(), Tracks: e.tracks, Events: bus, Auditor: e.audit, Now: e.clock.Now, Logger: quiet,
 	})
 	if err != nil {
 		tb.Fatal(err)

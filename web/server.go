@@ -30,7 +30,7 @@ type Dispatcher interface {
 	Scope(by dispatch.Principal, want string) (string, error)
 	Units(by dispatch.Principal, scope string) ([]dispatch.UnitState, error)
 	Unit(by dispatch.Principal, id string) (dispatch.UnitState, error)
-	Track(ctx context.Context, by dispatch.Principal, unit string, from, to time.Time) ([]telemetry.Fix, error)
+	Track(ctx context.Context, by dispatch.Principal, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (telemetry.TrackCursor, error)
 	CreateIncident(ctx context.Context, by dispatch.Principal, n dispatch.NewIncident) (*dispatch.Incident, dispatch.Recommendations, bool, error)
 	Incident(ctx context.Context, by dispatch.Principal, id string) (*dispatch.Incident, error)
 	Incidents(ctx context.Context, by dispatch.Principal, f dispatch.IncidentFilter) ([]*dispatch.Incident, error)
@@ -289,46 +289,6 @@ func (s *Server) unit(w http.ResponseWriter, r *http.Request, p dispatch.Princip
 	writeJSON(w, http.StatusOK, u)
 }
 
-// trackFix is one recorded position on the wire.
-type trackFix struct {
-	Seq      uint64    `json:"seq"`
-	Time     time.Time `json:"ts"`
-	Lat      float64   `json:"lat"`
-	Lon      float64   `json:"lon"`
-	SpeedKmh float64   `json:"speed_kmh"`
-	Heading  float64   `json:"heading"`
-}
-
-func (s *Server) track(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
-	q := r.URL.Query()
-	now := time.Now().UTC()
-	to, err := parseTime("to", q.Get("to"), now)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	from, err := parseTime("from", q.Get("from"), to.Add(-time.Hour))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	id := r.PathValue("id")
-	fixes, err := s.cfg.Dispatch.Track(r.Context(), p, id, from, to)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": id, "from": from, "to": to, "fixes": trackFixes(fixes)})
-}
-
-func trackFixes(fixes []telemetry.Fix) []trackFix {
-	out := make([]trackFix, len(fixes))
-	for i, f := range fixes {
-		out[i] = trackFix{Seq: f.Seq, Time: f.Time, Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading}
-	}
-	return out
-}
-
 // incidentView is an incident with what belongs to it on the wire.
 type incidentView struct {
 	*dispatch.Incident
@@ -401,28 +361,57 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request, p dispatch.Pri
 		s.Error(w, r, err)
 		return
 	}
-	// The timeline: each unit's track while it was assigned to the call.
+	// The timeline: each unit's track while it was assigned to the call,
+	// bounded as a page of the track API is and simplified for drawing.
 	tracks := make([]assignmentTrack, 0, len(as))
 	now := time.Now().UTC()
 	for _, a := range as {
-		from, to := a.Window(now)
-		fixes, err := s.cfg.Dispatch.Track(ctx, p, a.Unit, from, to)
+		t, err := s.assignmentTrack(ctx, p, a, now)
 		if err != nil {
 			s.Error(w, r, err)
 			return
 		}
-		tracks = append(tracks, assignmentTrack{Assignment: a.ID, Unit: a.Unit, From: from, To: to, Fixes: trackFixes(fixes)})
+		tracks = append(tracks, t)
 	}
 	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts, Tracks: tracks})
 }
 
-// assignmentTrack is one unit's track while assigned to an incident.
+// assignmentTrack is one unit's track while assigned to an incident: at
+// most the first dispatch.MaxTrackSpan and dispatch.MaxTrackPage fixes of
+// it, simplified to SimplifiedM metres. More says that the track goes
+// on: the rest is read from /units/{unit}/track, from To or Next.
 type assignmentTrack struct {
-	Assignment string     `json:"assignment"`
-	Unit       string     `json:"unit"`
-	From       time.Time  `json:"from"`
-	To         time.Time  `json:"to"`
-	Fixes      []trackFix `json:"fixes"`
+	Assignment  string     `json:"assignment"`
+	Unit        string     `json:"unit"`
+	From        time.Time  `json:"from"`
+	To          time.Time  `json:"to"`
+	SimplifiedM float64    `json:"simplified_m"`
+	Fixes       []trackFix `json:"fixes"`
+	More        bool       `json:"more,omitempty"`
+	Next        string     `json:"next,omitempty"`
+}
+
+func (s *Server) assignmentTrack(ctx context.Context, p dispatch.Principal, a *dispatch.Assignment, now time.Time) (assignmentTrack, error) {
+	from, to := a.Window(now)
+	t := assignmentTrack{Assignment: a.ID, Unit: a.Unit, From: from, To: to, SimplifiedM: incidentTrackMetres, Fixes: []trackFix{}}
+	if to.Sub(from) > dispatch.MaxTrackSpan {
+		t.To, t.More = from.Add(dispatch.MaxTrackSpan), true
+	}
+	var page []telemetry.Fix
+	next, err := s.cfg.Dispatch.Track(ctx, p, telemetry.TrackQuery{Unit: a.Unit, From: t.From, To: t.To, Limit: dispatch.MaxTrackPage}, func(f telemetry.Fix) error {
+		page = append(page, f)
+		return nil
+	})
+	if err != nil {
+		return t, err
+	}
+	if !next.IsZero() {
+		t.More, t.Next = true, encodeCursor(next)
+	}
+	for _, f := range simplified(page, incidentTrackMetres) {
+		t.Fixes = append(t.Fixes, wireFix(f))
+	}
+	return t, nil
 }
 
 func (s *Server) recommendations(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {

@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -72,17 +73,56 @@ func (t *Tracks) AppendFixes(ctx context.Context, fixes []telemetry.Fix) error {
 	return nil
 }
 
-// Track implements telemetry.History.
-func (t *Tracks) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []telemetry.Fix
-	for _, f := range t.units[unit] {
-		if !f.Time.Before(from) && !f.Time.After(to) {
-			out = append(out, f)
+// Track implements telemetry.History. The page is copied out under the
+// lock and handed to fn after it, so that a slow reader never holds up
+// the writers.
+func (t *Tracks) Track(ctx context.Context, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (bool, error) {
+	if q.Limit <= 0 {
+		return false, fmt.Errorf("track of %s: limit %d: want a positive page size", q.Unit, q.Limit)
+	}
+	page, more := t.page(q)
+	for _, f := range page {
+		if err := fn(f); err != nil {
+			return false, err
 		}
 	}
-	return out, nil
+	return more, nil
+}
+
+func (t *Tracks) page(q telemetry.TrackQuery) ([]telemetry.Fix, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tr := t.units[q.Unit]
+	// The first fix at or after from, and after the cursor.
+	i, _ := slices.BinarySearchFunc(tr, q.From, func(f telemetry.Fix, from time.Time) int {
+		if f.Time.Before(from) {
+			return -1
+		}
+		return 1
+	})
+	if !q.After.IsZero() {
+		j, _ := slices.BinarySearchFunc(tr, q.After, func(f telemetry.Fix, c telemetry.TrackCursor) int {
+			if cmp.Or(f.Time.Compare(c.Time), cmp.Compare(f.Seq, c.Seq)) <= 0 {
+				return -1
+			}
+			return 1
+		})
+		i = max(i, j)
+	}
+	// The first fix after to.
+	end, _ := slices.BinarySearchFunc(tr, q.To, func(f telemetry.Fix, to time.Time) int {
+		if f.Time.After(to) {
+			return 1
+		}
+		return -1
+	})
+	if end-i > q.Limit {
+		return slices.Clone(tr[i : i+q.Limit]), true
+	}
+	if i >= end {
+		return nil, false
+	}
+	return slices.Clone(tr[i:end]), false
 }
 
 // AppendVideo implements telemetry.History; only the last report is kept.

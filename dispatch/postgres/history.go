@@ -185,16 +185,47 @@ func scanFix(row pgx.Row) (telemetry.Fix, error) {
 }
 
 // Track implements telemetry.History and dispatch.Tracks: one range scan
-// of the primary key, in the partitions the time range touches.
-func (db *DB) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+fixSelect+` FROM positions
-		WHERE unit = $1 AND fix_time >= $2 AND fix_time <= $3 ORDER BY fix_time, seq`,
-		unit, ceilMicro(from), to.Truncate(time.Microsecond))
-	out, err := collect(rows, err, scanFix)
-	if err != nil {
-		return nil, fmt.Errorf("track of %s: %w", unit, err)
+// of the primary key, in the partitions the time range touches, each row
+// handed to fn as it is read.
+func (db *DB) Track(ctx context.Context, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (bool, error) {
+	if q.Limit <= 0 {
+		return false, fmt.Errorf("track of %s: limit %d: want a positive page size", q.Unit, q.Limit)
 	}
-	return out, nil
+	from := ceilMicro(q.From)
+	afterTime, afterSeq := from.Add(-time.Microsecond), int64(0) // the zero cursor excludes nothing
+	if !q.After.IsZero() {
+		afterTime, afterSeq = q.After.Time.Truncate(time.Microsecond), int64(q.After.Seq)
+	}
+	lower := from
+	if afterTime.After(lower) {
+		lower = afterTime
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+fixSelect+` FROM positions
+		WHERE unit = $1 AND fix_time >= $2 AND fix_time <= $3 AND (fix_time > $4 OR (fix_time = $4 AND seq > $5))
+		ORDER BY fix_time, seq LIMIT $6`,
+		q.Unit, lower, q.To.Truncate(time.Microsecond), afterTime, afterSeq, q.Limit+1)
+	if err != nil {
+		return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if n == q.Limit {
+			return true, nil
+		}
+		f, err := scanFix(rows)
+		if err != nil {
+			return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+		}
+		if err := fn(f); err != nil {
+			return false, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+	}
+	return false, nil
 }
 
 // Latest implements telemetry.History: each unit's newest fix by fix

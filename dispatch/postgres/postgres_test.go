@@ -145,10 +145,7 @@ func TestTwoServers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, err := servers[0].Track(ctx, "U1", t0, t0.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := storetest.Track(t, servers[0], "U1", t0, t0.Add(time.Hour))
 		if len(got) != 100 {
 			t.Fatalf("%d fixes stored, want 100", len(got))
 		}
@@ -246,9 +243,8 @@ func TestPartitions(t *testing.T) {
 	if n := countIn("positions_default"); n != 10 {
 		t.Fatalf("default partition holds %d fixes, want 10", n)
 	}
-	track, err := db.Track(ctx, "U1", future, future.Add(24*time.Hour))
-	if err != nil || len(track) != 10 {
-		t.Fatalf("track after the move: %d fixes, %v", len(track), err)
+	if track := storetest.Track(t, db, "U1", future, future.Add(24*time.Hour)); len(track) != 10 {
+		t.Fatalf("track after the move: %d fixes", len(track))
 	}
 	// Retention drops whole partitions and prunes the default one.
 	if err := db.MaintainPartitions(ctx, future, 200*24*time.Hour); err != nil {
@@ -309,9 +305,8 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("Latest: %d units, %v", len(latest), err)
 	}
 	for _, f := range latest {
-		track, err := db.Track(ctx, f.Unit, now, now.Add(time.Hour))
-		if err != nil || len(track) != per {
-			t.Fatalf("%s: %d fixes, %v", f.Unit, len(track), err)
+		if track := storetest.Track(t, db, f.Unit, now, now.Add(time.Hour)); len(track) != per {
+			t.Fatalf("%s: %d fixes", f.Unit, len(track))
 		}
 	}
 }

@@ -62,16 +62,43 @@ func scanFix(s scanner) (telemetry.Fix, error) {
 	return f, err
 }
 
-// Track implements telemetry.History and dispatch.Tracks.
-func (db *DB) Track(ctx context.Context, unit string, from, to time.Time) ([]telemetry.Fix, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+fixColumns+` FROM positions
-		WHERE unit = ? AND fix_time >= ? AND fix_time <= ? ORDER BY fix_time, seq`,
-		unit, ceilMicros(from), micros(to))
-	out, err := collect(rows, err, scanFix)
-	if err != nil {
-		return nil, fmt.Errorf("track of %s: %w", unit, err)
+// Track implements telemetry.History and dispatch.Tracks: one range scan
+// of the primary key, each row handed to fn as it is read.
+func (db *DB) Track(ctx context.Context, q telemetry.TrackQuery, fn func(telemetry.Fix) error) (bool, error) {
+	if q.Limit <= 0 {
+		return false, fmt.Errorf("track of %s: limit %d: want a positive page size", q.Unit, q.Limit)
 	}
-	return out, nil
+	from := ceilMicros(q.From)
+	afterTime, afterSeq := from-1, int64(0) // the zero cursor excludes nothing
+	if !q.After.IsZero() {
+		afterTime, afterSeq = micros(q.After.Time), int64(q.After.Seq)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+fixColumns+` FROM positions
+		WHERE unit = ? AND fix_time >= ? AND fix_time <= ? AND (fix_time > ? OR (fix_time = ? AND seq > ?))
+		ORDER BY fix_time, seq LIMIT ?`,
+		q.Unit, max(from, afterTime), micros(q.To), afterTime, afterTime, afterSeq, q.Limit+1)
+	if err != nil {
+		return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if n == q.Limit {
+			return true, nil
+		}
+		f, err := scanFix(rows)
+		if err != nil {
+			return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+		}
+		if err := fn(f); err != nil {
+			return false, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("track of %s: %w", q.Unit, err)
+	}
+	return false, nil
 }
 
 // ceilMicros is from rounded up to the microsecond: stored times have

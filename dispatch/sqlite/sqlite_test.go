@@ -107,10 +107,7 @@ func TestPrunePositions(t *testing.T) {
 	if n != 8 {
 		t.Fatalf("pruned %d fixes, want 8", n)
 	}
-	track, err := db.Track(ctx, "U1", t0, t0.Add(30*24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	track := storetest.Track(t, db, "U1", t0, t0.Add(30*24*time.Hour))
 	if len(track) != 6 || track[0].Seq != 4 {
 		t.Fatalf("track after prune: %d fixes from seq %d, want 6 from 4", len(track), track[0].Seq)
 	}

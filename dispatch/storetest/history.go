@@ -22,9 +22,35 @@ func fix(unit string, seq uint64, t time.Time) telemetry.Fix {
 
 func track(t *testing.T, h telemetry.History, unit string, from, to time.Time) []telemetry.Fix {
 	t.Helper()
-	got, err := h.Track(t.Context(), unit, from, to)
-	must(t, err)
-	return got
+	return Track(t, h, unit, from, to)
+}
+
+// Track reads the whole track of unit in [from, to] from h, page by page
+// (small pages, so that every reader walks cursors), and checks that each
+// page keeps its bound and says truly whether more follows.
+func Track(tb testing.TB, h telemetry.History, unit string, from, to time.Time) []telemetry.Fix {
+	tb.Helper()
+	const page = 7
+	var (
+		all   []telemetry.Fix
+		after telemetry.TrackCursor
+	)
+	for {
+		n := 0
+		more, err := h.Track(tb.Context(), telemetry.TrackQuery{Unit: unit, From: from, To: to, After: after, Limit: page}, func(f telemetry.Fix) error {
+			all = append(all, f)
+			n++
+			return nil
+		})
+		must(tb, err)
+		if n > page || (more && n != page) {
+			tb.Fatalf("a page of %d fixes, more %v: want at most %d, and a full page when more follows", n, more, page)
+		}
+		if !more {
+			return all
+		}
+		after = telemetry.CursorAt(all[len(all)-1])
+	}
 }
 
 func testHistory(t *testing.T, open func(t *testing.T) Stores) {
@@ -55,6 +81,93 @@ func testHistory(t *testing.T, open func(t *testing.T) Stores) {
 		}
 		same(t, track(t, h, "U2", at(-time.Hour), at(time.Hour)), []telemetry.Fix{fix("U2", 1, at(7*time.Second))})
 		same(t, track(t, h, "U3", at(-time.Hour), at(time.Hour)), []telemetry.Fix(nil))
+	})
+
+	t.Run("Pages", func(t *testing.T) {
+		h := open(t).History
+		ctx := t.Context()
+		// 24 fixes, some sharing a fix time (only seq tells them apart),
+		// and another unit's between them.
+		var want []telemetry.Fix
+		for i := range 24 {
+			want = append(want, fix("U1", uint64(i+1), at(time.Duration(i/3)*time.Second)))
+		}
+		must(t, h.AppendFixes(ctx, append(slices.Clone(want), fix("U2", 1, at(time.Second)))))
+		page := func(after telemetry.TrackCursor, limit int) ([]telemetry.Fix, bool) {
+			t.Helper()
+			var got []telemetry.Fix
+			more, err := h.Track(ctx, telemetry.TrackQuery{Unit: "U1", From: at(-time.Hour), To: at(time.Hour), After: after, Limit: limit}, func(f telemetry.Fix) error {
+				got = append(got, f)
+				return nil
+			})
+			must(t, err)
+			return got, more
+		}
+		for _, limit := range []int{1, 4, 5, 23, 24, 25, 1000} {
+			t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
+				var (
+					all   []telemetry.Fix
+					after telemetry.TrackCursor
+					pages int
+				)
+				for {
+					got, more := page(after, limit)
+					pages++
+					if len(got) > limit || (more && len(got) != limit) {
+						t.Fatalf("page %d: %d fixes, more %v", pages, len(got), more)
+					}
+					all = append(all, got...)
+					if !more {
+						break
+					}
+					after = telemetry.CursorAt(got[len(got)-1])
+				}
+				same(t, all, want) // every fix once, in order
+				if wantPages := (len(want) + limit - 1) / limit; pages != wantPages {
+					t.Fatalf("%d pages, want %d: the last full page must say nothing follows", pages, wantPages)
+				}
+			})
+		}
+		t.Run("cursor within one fix time", func(t *testing.T) {
+			got, more := page(telemetry.CursorAt(want[3]), 2) // seq 4 at 1 s: seq 5 and 6 share that time
+			same(t, got, want[4:6])
+			if !more {
+				t.Fatal("more is false with fixes left")
+			}
+		})
+		t.Run("cursor at the end", func(t *testing.T) {
+			if got, more := page(telemetry.CursorAt(want[23]), 5); len(got) != 0 || more {
+				t.Fatalf("after the last fix: %d fixes, more %v", len(got), more)
+			}
+		})
+		t.Run("cursor and range together", func(t *testing.T) {
+			var got []telemetry.Fix
+			_, err := h.Track(ctx, telemetry.TrackQuery{Unit: "U1", From: at(2 * time.Second), To: at(4 * time.Second), After: telemetry.CursorAt(want[1]), Limit: 100}, func(f telemetry.Fix) error {
+				got = append(got, f)
+				return nil
+			})
+			must(t, err)
+			same(t, got, want[6:15]) // the range, not the cursor, bounds the start
+		})
+		t.Run("reader stops", func(t *testing.T) {
+			stop := fmt.Errorf("client gone")
+			n := 0
+			_, err := h.Track(ctx, telemetry.TrackQuery{Unit: "U1", From: at(-time.Hour), To: at(time.Hour), Limit: 100}, func(telemetry.Fix) error {
+				n++
+				if n == 3 {
+					return stop
+				}
+				return nil
+			})
+			if err != stop || n != 3 {
+				t.Fatalf("reader stopped at 3: Track read %d and returned %v, want %v", n, err, stop)
+			}
+		})
+		t.Run("no page size", func(t *testing.T) {
+			if _, err := h.Track(ctx, telemetry.TrackQuery{Unit: "U1", From: at(-time.Hour), To: at(time.Hour)}, func(telemetry.Fix) error { return nil }); err == nil {
+				t.Fatal("a read without a page size was served")
+			}
+		})
 	})
 
 	t.Run("DuplicatesStoredOnce", func(t *testing.T) {
