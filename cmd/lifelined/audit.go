@@ -37,7 +37,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runAdmin is `lifelined admin reset-password [--user admin]`: the way back
 // in when the administrator's one-time password is lost. It needs what the
 // server needs (the data directory or the database), which is the proof of
-// being the operator; the reset is in the audit log.
+// being the operator; the reset is in the audit log. It ends every session
+// of the user in the store: a running server refuses the old tokens at
+// once, and its live feeds close at their next session check (every 5 s),
+// since this process cannot reach the server's event bus.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "reset-password" {
 		return fmt.Errorf("usage: lifelined admin reset-password [--user NAME] [--data-dir DIR | --postgres-url DSN] [--area FILE]")
