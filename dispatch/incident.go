@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lifeline-ems/lifeline/geo"
+	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
 // Category is what the call is about; it selects the destination centre.
@@ -67,7 +68,9 @@ type NewIncident struct {
 	Source     string   `json:"source"`
 }
 
-// Validate checks a new call before anything is stored.
+// Validate checks a new call before anything is stored. The address is
+// free text, external_id and source are identifiers (telemetry.CheckText:
+// no NUL or other control character).
 func (n NewIncident) Validate() error {
 	if !geo.ValidLatLon(n.Location.Lat, n.Location.Lon) || (n.Location.Lat == 0 && n.Location.Lon == 0) {
 		return Errorf(CodeInvalid, "location %v,%v is not a WGS-84 coordinate", n.Location.Lat, n.Location.Lon)
@@ -80,6 +83,14 @@ func (n NewIncident) Validate() error {
 	}
 	if len(n.Address) > 500 || len(n.ExternalID) > 128 || len(n.Source) > 64 {
 		return Errorf(CodeInvalid, "address, external_id or source too long (500, 128, 64 bytes)")
+	}
+	for _, f := range []struct {
+		name, s string
+		k       telemetry.TextKind
+	}{{"address", n.Address, telemetry.FreeText}, {"external_id", n.ExternalID, telemetry.Identifier}, {"source", n.Source, telemetry.Identifier}} {
+		if err := telemetry.CheckText(f.s, f.k); err != nil {
+			return Errorf(CodeInvalid, "%s: %v", f.name, err)
+		}
 	}
 	return nil
 }

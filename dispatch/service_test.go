@@ -244,6 +244,10 @@ func TestCreateIncidentInvalid(t *testing.T) {
 		{"null island", dispatch.NewIncident{Priority: 1, Category: dispatch.CatOther}},
 		{"priority 0", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 0, Category: dispatch.CatOther}},
 		{"unknown category", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: "burns"}},
+		{"NUL in address", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatOther, Address: "Main St\x00"}},
+		{"NUL in external id", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatOther, ExternalID: "x\x00", Source: "cad"}},
+		{"tab in source", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatOther, ExternalID: "x", Source: "c\tad"}},
+		{"invalid UTF-8 in address", dispatch.NewIncident{Location: dispatch.LatLon{Lat: 29.2, Lon: 105}, Priority: 1, Category: dispatch.CatOther, Address: "\xff"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -316,7 +316,8 @@ type wireStatus struct {
 }
 
 // DecodeStatus parses a status payload. status is required and must be one
-// of the Status* values; ts defaults to received when absent.
+// of the Status* values; ts defaults to received when absent; incident is
+// an Identifier (CheckText).
 func DecodeStatus(unit string, b []byte, received time.Time) (Status, error) {
 	var w wireStatus
 	if err := unmarshalObject(b, &w); err != nil {
@@ -334,6 +335,9 @@ func DecodeStatus(unit string, b []byte, received time.Time) (Status, error) {
 	}
 	if !ok {
 		t = received.UTC()
+	}
+	if err := CheckText(w.Incident, Identifier); err != nil {
+		return Status{}, reject(unit, KindStatus, Malformed, "incident: %v", err)
 	}
 	return Status{Unit: unit, Time: t, Status: *w.Status, Incident: w.Incident}, nil
 }
@@ -355,8 +359,10 @@ type wireAck struct {
 	Reason     string  `json:"reason"`
 }
 
-// DecodeAck parses an ack payload: assignment (not empty) and accepted are
-// required. Its Time is received.
+// DecodeAck parses an ack payload: assignment (not empty, an Identifier)
+// and accepted are required. reason is FreeText with what CheckText
+// refuses removed (CleanText): a crew's answer is not lost to a stray
+// byte. Its Time is received.
 func DecodeAck(unit string, b []byte, received time.Time) (Ack, error) {
 	var w wireAck
 	if err := unmarshalObject(b, &w); err != nil {
@@ -368,7 +374,10 @@ func DecodeAck(unit string, b []byte, received time.Time) (Ack, error) {
 	case w.Accepted == nil:
 		return Ack{}, decodeError(unit, KindAck, missing("accepted"))
 	}
-	return Ack{Unit: unit, Time: received.UTC(), Assignment: *w.Assignment, Accepted: *w.Accepted, Reason: w.Reason}, nil
+	if err := CheckText(*w.Assignment, Identifier); err != nil {
+		return Ack{}, reject(unit, KindAck, Malformed, "assignment: %v", err)
+	}
+	return Ack{Unit: unit, Time: received.UTC(), Assignment: *w.Assignment, Accepted: *w.Accepted, Reason: CleanText(w.Reason, FreeText)}, nil
 }
 
 type wireAckOut struct {

@@ -340,6 +340,8 @@ func TestDecodeStatusErrors(t *testing.T) {
 		{"status number", `{"status":3}`, Malformed},
 		{"incident number", `{"status":"en_route","incident":7}`, Malformed},
 		{"bad ts", `{"status":"en_route","ts":"now"}`, Malformed},
+		{"NUL in incident", `{"status":"en_route","incident":"INC-1\u0000"}`, Malformed},
+		{"newline in incident", `{"status":"en_route","incident":"INC-1\n"}`, Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,6 +363,10 @@ func TestDecodeAck(t *testing.T) {
 		{"contract example", `{"assignment":"ASG-1","accepted":true,"reason":""}`, Ack{Unit: "A1", Time: received, Assignment: "ASG-1", Accepted: true}},
 		{"declined", `{"assignment":"ASG-1","accepted":false,"reason":"vehicle fault"}`, Ack{Unit: "A1", Time: received, Assignment: "ASG-1", Reason: "vehicle fault"}},
 		{"unknown fields ignored", `{"assignment":"ASG-1","accepted":true,"eta_s":300}`, Ack{Unit: "A1", Time: received, Assignment: "ASG-1", Accepted: true}},
+		{"NUL-terminated reason kept, NUL dropped", `{"assignment":"ASG-1","accepted":false,"reason":"vehicle fault\u0000"}`,
+			Ack{Unit: "A1", Time: received, Assignment: "ASG-1", Reason: "vehicle fault"}},
+		{"controls dropped, line breaks kept", `{"assignment":"ASG-1","accepted":false,"reason":"a\u0001\u007fb\r\n\tc\u0085"}`,
+			Ack{Unit: "A1", Time: received, Assignment: "ASG-1", Reason: "ab\r\n\tc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,6 +393,8 @@ func TestDecodeAckErrors(t *testing.T) {
 		{"accepted as string", `{"assignment":"ASG-1","accepted":"true"}`},
 		{"accepted as number", `{"assignment":"ASG-1","accepted":1}`},
 		{"assignment as number", `{"assignment":1,"accepted":true}`},
+		{"NUL in assignment", `{"assignment":"ASG-1\u0000","accepted":true}`},
+		{"tab in assignment", `{"assignment":"ASG\t1","accepted":true}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -622,6 +630,7 @@ func FuzzDecodeStatus(f *testing.F) {
 	for _, s := range []string{
 		`{"ts":"2026-11-23T08:00:01Z","status":"en_route","incident":"INC-1"}`,
 		`{"status":"out_of_service"}`, `{"status":"lunch"}`, `{"status":null,"ts":0}`, `{}`, ``,
+		`{"status":"en_route","incident":"INC\u0000"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -633,6 +642,9 @@ func FuzzDecodeStatus(f *testing.F) {
 		}
 		if !ValidStatus(s.Status) {
 			t.Fatalf("accepted status %q", s.Status)
+		}
+		if err := CheckText(s.Incident, Identifier); err != nil {
+			t.Fatalf("accepted incident %q: %v", s.Incident, err)
 		}
 		again, err := DecodeStatus("A1", EncodeStatus(s), received)
 		if err != nil || again.Status != s.Status || again.Incident != strings.ToValidUTF8(s.Incident, "\uFFFD") ||
@@ -647,6 +659,7 @@ func FuzzDecodeAck(f *testing.F) {
 		`{"assignment":"ASG-1","accepted":true,"reason":""}`,
 		`{"assignment":"ASG-1","accepted":false,"reason":"fault"}`,
 		`{"assignment":"","accepted":true}`, `{"accepted":1}`, `{}`, ``,
+		`{"assignment":"ASG-1","accepted":false,"reason":"fault\u0000"}`, `{"assignment":"A\u0000","accepted":true}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -658,6 +671,12 @@ func FuzzDecodeAck(f *testing.F) {
 		}
 		if a.Assignment == "" {
 			t.Fatal("accepted an ack without assignment")
+		}
+		if err := CheckText(a.Assignment, Identifier); err != nil {
+			t.Fatalf("accepted assignment %q: %v", a.Assignment, err)
+		}
+		if err := CheckText(a.Reason, FreeText); err != nil {
+			t.Fatalf("accepted reason %q: %v", a.Reason, err)
 		}
 		again, err := DecodeAck("A1", EncodeAck(a), received)
 		if err != nil || again.Accepted != a.Accepted || again.Assignment != strings.ToValidUTF8(a.Assignment, "\uFFFD") {

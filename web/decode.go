@@ -3,19 +3,26 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
 // decode reads one JSON object from the body into v. Bodies over limit,
 // unknown fields (they signal a client bug: a misspelt field would
-// otherwise be silently ignored), wrong types and trailing data are
-// invalid requests, each with its reason; nothing is applied.
+// otherwise be silently ignored), wrong types, trailing data and text that
+// breaks telemetry.CheckText's rule for free text (a NUL, another control
+// character but tab, LF and CR, in any string field: sign-in names and
+// passwords included) are invalid requests, each with its reason; nothing
+// is applied. Fields that are identifiers are held to the stricter rule
+// by the domain's own validation.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
@@ -57,7 +64,76 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		}
 		return reject(reasonMalformed, "trailing data after the JSON object")
 	}
+	if field, err := checkStrings(reflect.ValueOf(v), ""); err != nil {
+		return reject(reasonMalformed, "field %q: %v", field, err)
+	}
 	return nil
+}
+
+// checkStrings applies telemetry.CheckText (FreeText) to every string in
+// v, a decoded request, and returns the first that fails with its JSON
+// path.
+func checkStrings(v reflect.Value, path string) (string, error) {
+	switch v.Kind() {
+	case reflect.String:
+		if err := telemetry.CheckText(v.String(), telemetry.FreeText); err != nil {
+			return path, err
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkStrings(v.Elem(), path)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if !f.Anonymous {
+				name = join(path, name)
+			} else {
+				name = path
+			}
+			if p, err := checkStrings(v.Field(i), name); err != nil {
+				return p, err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			break // bytes (json.RawMessage) are not text
+		}
+		for i := range v.Len() {
+			if p, err := checkStrings(v.Index(i), join(path, strconv.Itoa(i))); err != nil {
+				return p, err
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			k := fmt.Sprint(it.Key().Interface())
+			if p, err := checkStrings(it.Key(), join(path, k)); err != nil {
+				return p, err
+			}
+			if p, err := checkStrings(it.Value(), join(path, k)); err != nil {
+				return p, err
+			}
+		}
+	}
+	return "", nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 // parseTime reads a query time: RFC 3339 or epoch milliseconds; "" gives def.

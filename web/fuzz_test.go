@@ -19,6 +19,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
 // strict decodes body as the API does: one JSON object, no unknown
@@ -206,6 +207,8 @@ func FuzzCreateUser(f *testing.F) {
 		}
 		valid := strict(body, &req) && usernameRE.MatchString(req.Username) &&
 			utf8.RuneCountInString(req.Password) >= 12 && len(req.Password) <= 72 &&
+			telemetry.CheckText(req.Password, telemetry.FreeText) == nil && // no NUL or other control character
+
 			slices.Contains(jurs[req.Role], req.Jurisdiction) &&
 			!slices.ContainsFunc(before, func(u *dispatch.User) bool { return u.Username == req.Username })
 		if rec.Code/100 == 2 {

@@ -70,6 +70,10 @@ func TestRefused(t *testing.T) {
 		{"invalid user", "POST", "/api/v1/users", `{"username":"x2","password":"short","role":"dispatcher","jurisdiction":"510322"}`, bearer(e.tokens["admin"]), 400, "invalid", ""},
 		{"dispatcher of a city", "POST", "/api/v1/users", `{"username":"x3","password":"long enough pw","role":"dispatcher","jurisdiction":"510300"}`, bearer(e.tokens["admin"]), 400, "invalid", ""},
 		{"unknown unit credentials", "POST", "/api/v1/units/NOPE/credentials", "", bearer(e.tokens["admin"]), 404, "not_found", ""},
+		{"NUL/address", "POST", "/api/v1/incidents", `{"location":{"lat":29.2,"lon":105},"priority":2,"category":"other","address":"a\u0000"}`, bearer(e.tokens["disp-a"]), 400, "invalid", "malformed"},
+		{"NUL/sign-in username", "POST", "/api/v1/sessions", `{"username":"admin\u0000","password":"x"}`, noAuth, 400, "invalid", "malformed"},
+		{"escape/password", "POST", "/api/v1/users", `{"username":"x4","password":"long enough \u001b pw","role":"dispatcher","jurisdiction":"510322"}`, bearer(e.tokens["admin"]), 400, "invalid", "malformed"},
+		{"tab/external id", "POST", "/api/v1/incidents", `{"location":{"lat":29.2,"lon":105},"priority":2,"category":"other","external_id":"a\tb","source":"cad"}`, bearer(e.tokens["disp-a"]), 400, "invalid", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
