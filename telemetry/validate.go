@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paulmach/orb"
+
 	"github.com/lifeline-ems/lifeline/geo"
 )
 
@@ -85,8 +87,7 @@ type Limits struct {
 	MaxBatch    int           // fixes per message; default 1000
 	MaxFuture   time.Duration // clock skew tolerated; default 30s
 	MaxAge      time.Duration // oldest fix accepted (store-and-forward after a coverage gap); default 72h
-	MaxSpeedKmh float64       // implied speed between a fix and the unit's live position above which it is an impossible jump; default 250
-	JumpSlackM  float64       // distance below which no jump is judged (GPS noise); default 300
+	MaxSpeedKmh float64       // implied speed from the unit's recent path above which a fix is an impossible jump (see Validator); default 250
 	SeqWindow   int           // seqs remembered below the highest; rounded up to a multiple of 64; default 4096
 	// JumpConfirm is how many consecutive fixes, each an impossible jump
 	// from the live position but plausible from one another, move the unit
@@ -103,7 +104,6 @@ var DefaultLimits = Limits{
 	MaxFuture:   30 * time.Second,
 	MaxAge:      72 * time.Hour,
 	MaxSpeedKmh: 250,
-	JumpSlackM:  300,
 	SeqWindow:   4096,
 	JumpConfirm: 3,
 }
@@ -124,9 +124,6 @@ func (l Limits) withDefaults() Limits {
 	}
 	if !(l.MaxSpeedKmh > 0) {
 		l.MaxSpeedKmh = d.MaxSpeedKmh
-	}
-	if !(l.JumpSlackM > 0) {
-		l.JumpSlackM = d.JumpSlackM
 	}
 	if l.SeqWindow <= 0 {
 		l.SeqWindow = d.SeqWindow
@@ -152,6 +149,20 @@ func (l Limits) withDefaults() Limits {
 // redelivery, since every accepted fix is at or before the live position
 // in time; the Validator takes it as a reboot, restarts the window at that
 // seq and accepts the fix.
+//
+// Every fix is judged for speed against the unit's recent path: the last
+// few fixes that moved its live position (recentFixes), not only the
+// newest. It is an impossible jump when, from any of them, it implies more
+// than MaxSpeedKmh once both fixes' GPS error is allowed for:
+//
+//	(distance - err(a) - err(b)) / max(|fix time b - fix time a|, 1s) > MaxSpeedKmh
+//
+// where err is a fix's HDOP times a user equivalent range error of 5 m,
+// at least 10 m and at most 100 m (50 m when the fix gives no HDOP). The
+// error allowance is what lets a parked unit jitter; judging against the
+// path and not only the last fix is what keeps it from adding up, so that
+// a chain of small hops (289 m every 60 ms moved a unit 11 km in 3 s
+// when short hops went unjudged) is stopped at the second hop.
 type Validator struct {
 	limits Limits
 	now    func() time.Time
@@ -169,10 +180,11 @@ type unitState struct {
 	mu      sync.Mutex
 	live    Fix
 	hasLive bool
+	path    path // the newest fixes that moved the live position, live last
 	win     seqWindow
-	// cand is the newest of candN consecutive impossible jumps that are
-	// plausible from one another (see Limits.JumpConfirm).
-	cand  Fix
+	// cand holds the newest of candN consecutive impossible jumps that
+	// are plausible from one another (see Limits.JumpConfirm).
+	cand  path
 	candN int
 	undo  unitSnapshot
 }
@@ -182,8 +194,9 @@ type unitState struct {
 type unitSnapshot struct {
 	live    Fix
 	hasLive bool
+	path    path
 	win     seqWindow
-	cand    Fix
+	cand    path
 	candN   int
 }
 
@@ -226,8 +239,9 @@ func (v *Validator) Seed(latest Fix) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.live, st.hasLive = latest, true
+	st.path.reset(latest)
 	st.win.reset(latest.Seq)
-	st.cand, st.candN = Fix{}, 0
+	st.cand, st.candN = path{}, 0
 }
 
 // Forget drops everything known of unit, e.g. when it is decommissioned.
@@ -258,9 +272,9 @@ func (v *Validator) Live(unit string) (Fix, bool) {
 // when its coordinates are out of range (including exactly 0,0, which
 // cheap terminals send without a lock), its time is more than MaxFuture
 // ahead of now or more than MaxAge ago, its seq is a duplicate (see
-// Validator), or it implies a speed over MaxSpeedKmh from the live
-// position (ignored under JumpSlackM metres). A message of more than
-// MaxBatch fixes is rejected whole with one TooLarge rejection.
+// Validator), or it implies a speed over MaxSpeedKmh from the unit's
+// recent path, its GPS error allowed for (see Validator). A message of
+// more than MaxBatch fixes is rejected whole with one TooLarge rejection.
 //
 // Late fixes, older in fix time than the live position but with a new
 // seq, are accepted into Positions.Fixes for history but never become
@@ -315,6 +329,7 @@ func (v *Validator) check(unit string, fixes []Fix, then func(Positions) error) 
 		accepted = append(accepted, f)
 		if !st.hasLive || f.Time.After(st.live.Time) {
 			st.live, st.hasLive = f, true
+			st.path.push(f)
 			latest = len(accepted) - 1
 		}
 	}
@@ -353,12 +368,12 @@ func (v *Validator) judge(st *unitState, f *Fix, now time.Time) *Rejection {
 		reboot = true
 	}
 	if st.hasLive {
-		if kmh, jump := v.jump(st.live, *f); jump {
+		if from, kmh, jump := v.jumpFrom(&st.path, *f); jump {
 			if !v.confirmJump(st, *f) {
-				return reject(f.Unit, KindGPS, ImpossibleJump, "seq %d: %.0f km/h from live position", f.Seq, kmh)
+				return reject(f.Unit, KindGPS, ImpossibleJump, "seq %d: %.0f km/h from seq %d", f.Seq, kmh, from)
 			}
 		} else {
-			st.cand, st.candN = Fix{}, 0
+			st.cand, st.candN = path{}, 0
 		}
 	}
 	if reboot {
@@ -400,19 +415,48 @@ func validCoord(lat, lon float64) bool {
 	return geo.ValidLatLon(lat, lon) && !(lat == 0 && lon == 0)
 }
 
-// jump reports the speed implied between two fixes and whether it is
-// impossible.
-func (v *Validator) jump(a, b Fix) (kmh float64, impossible bool) {
-	d := geo.Distance(a.Point(), b.Point())
-	if !(d >= v.limits.JumpSlackM) {
+// The GPS error allowed for a fix in the jump judgement (see Validator).
+const (
+	uereM       = 5.0         // metres of horizontal error per unit of HDOP
+	minFixErrM  = 10.0        // a receiver's HDOP is optimistic
+	maxFixErrM  = 100.0       // a fix claiming worse accuracy gets no more room
+	noHDOPErrM  = 50.0        // a fix that gives no HDOP
+	minJumpTime = time.Second // the fix times of many terminals have a resolution of a second
+	recentFixes = 8           // the fixes of a unit's path a new one is judged against
+)
+
+// fixError is the horizontal error allowed for f, in metres.
+func fixError(f Fix) float64 {
+	h := f.HDOP
+	if !(h > 0) || math.IsInf(h, 1) {
+		return noHDOPErrM
+	}
+	return min(max(h*uereM, minFixErrM), maxFixErrM)
+}
+
+// jump reports the speed implied between two fixes, their GPS error
+// allowed for, and whether it is impossible.
+func (v *Validator) jump(a, b pathPoint) (kmh float64, impossible bool) {
+	d := geo.Distance(a.p, b.p) - a.errM - b.errM
+	if !(d > 0) {
 		return 0, false
 	}
-	dt := math.Abs(b.Time.Sub(a.Time).Seconds())
-	if dt < 1 {
-		dt = 1
-	}
+	dt := max(math.Abs(float64(b.ms-a.ms))/1000, minJumpTime.Seconds())
 	kmh = d / dt * 3.6
 	return kmh, kmh > v.limits.MaxSpeedKmh
+}
+
+// jumpFrom judges f against every fix of p and returns the worst: the seq
+// it jumps from and the speed it implies.
+func (v *Validator) jumpFrom(p *path, f Fix) (from uint64, kmh float64, impossible bool) {
+	b := pointOf(f)
+	for i := range p.n {
+		a := p.at(i)
+		if k, jump := v.jump(a, b); jump && k > kmh {
+			from, kmh, impossible = a.seq, k, true
+		}
+	}
+	return from, kmh, impossible
 }
 
 // confirmJump counts f, an impossible jump from the live position, towards
@@ -421,26 +465,26 @@ func (v *Validator) confirmJump(st *unitState, f Fix) bool {
 	if v.limits.JumpConfirm < 0 || !f.Time.After(st.live.Time) {
 		return false
 	}
-	if st.candN > 0 && f.Time.After(st.cand.Time) {
-		if _, jump := v.jump(st.cand, f); !jump {
-			st.cand = f
-			st.candN++
-		} else {
-			st.cand, st.candN = f, 1
-		}
+	// Plausible from every candidate, not only the newest, so that a
+	// chain of candidates cannot walk either.
+	if _, _, jump := v.jumpFrom(&st.cand, f); st.candN > 0 && f.Time.UnixMilli() > st.cand.at(st.cand.n-1).ms && !jump {
+		st.cand.push(f)
+		st.candN++
 	} else {
-		st.cand, st.candN = f, 1
+		st.cand.reset(f)
+		st.candN = 1
 	}
 	if st.candN < v.limits.JumpConfirm {
 		return false
 	}
-	st.cand, st.candN = Fix{}, 0
+	st.cand, st.candN = path{}, 0
+	st.path = path{} // it led to the wrong place; f, newer than live, starts it again
 	return true
 }
 
 func (st *unitState) save() {
 	u := &st.undo
-	u.live, u.hasLive, u.cand, u.candN = st.live, st.hasLive, st.cand, st.candN
+	u.live, u.hasLive, u.path, u.cand, u.candN = st.live, st.hasLive, st.path, st.cand, st.candN
 	bits := u.win.bits
 	u.win = st.win
 	u.win.bits = append(bits[:0], st.win.bits...)
@@ -448,10 +492,48 @@ func (st *unitState) save() {
 
 func (st *unitState) restore() {
 	u := &st.undo
-	st.live, st.hasLive, st.cand, st.candN = u.live, u.hasLive, u.cand, u.candN
+	st.live, st.hasLive, st.path, st.cand, st.candN = u.live, u.hasLive, u.path, u.cand, u.candN
 	bits := st.win.bits
 	st.win = u.win
 	st.win.bits = append(bits[:0], u.win.bits...)
+}
+
+// path is a ring of the newest recentFixes fixes of a unit, as much of
+// them as the jump judgement needs.
+type path struct {
+	points [recentFixes]pathPoint
+	next   int // where the next fix goes
+	n      int
+}
+
+// pathPoint is a fix as the jump judgement sees it.
+type pathPoint struct {
+	p    orb.Point
+	ms   int64 // fix time, Unix milliseconds
+	errM float64
+	seq  uint64
+}
+
+func pointOf(f Fix) pathPoint {
+	return pathPoint{p: f.Point(), ms: f.Time.UnixMilli(), errM: fixError(f), seq: f.Seq}
+}
+
+// push adds f, dropping the oldest when full.
+func (p *path) push(f Fix) {
+	p.points[p.next] = pointOf(f)
+	p.next = (p.next + 1) % len(p.points)
+	p.n = min(p.n+1, len(p.points))
+}
+
+// at returns the i-th point, oldest first.
+func (p *path) at(i int) pathPoint {
+	return p.points[(p.next-p.n+i+len(p.points))%len(p.points)]
+}
+
+// reset makes f the whole path.
+func (p *path) reset(f Fix) {
+	*p = path{}
+	p.push(f)
 }
 
 // seqWindow is an anti-replay sliding window over sequence numbers: the

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -24,6 +25,9 @@ func fx(seq uint64, at time.Duration, northM float64) Fix {
 
 // at returns f moved to lat, lon.
 func at(f Fix, lat, lon float64) Fix { f.Lat, f.Lon = lat, lon; return f }
+
+// hdop returns f with its HDOP set.
+func hdop(f Fix, h float64) Fix { f.HDOP = h; return f }
 
 func clock() time.Time { return t0 }
 
@@ -123,9 +127,15 @@ func TestValidatorCheck(t *testing.T) {
 		{name: "impossible jump south", seed: &seed, fixes: []Fix{fx(11, 0, -10_000)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
 		{name: "fast but possible", seed: &seed, fixes: []Fix{fx(11, 10*time.Second, 1000)}, wantSeqs: []uint64{11}, wantLatest: 11},
 		{name: "own speed limit", limits: Limits{MaxSpeedKmh: 100}, seed: &seed, fixes: []Fix{fx(11, 10*time.Second, 1000)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
-		{name: "noise under the slack", seed: &seed, fixes: []Fix{fx(11, -9900*time.Millisecond, 250)}, wantSeqs: []uint64{11}, wantLatest: 11},
-		{name: "over the slack within a second", seed: &seed, fixes: []Fix{fx(11, -9500*time.Millisecond, 400)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
-		{name: "over the slack at the same time", seed: &seed, fixes: []Fix{fx(11, -10*time.Second, 400)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
+		// Without HDOP each fix may be 50 m off: 100 m of noise, plus 69 m in the one-second floor.
+		{name: "noise within the fixes' error", seed: &seed, fixes: []Fix{fx(11, -9900*time.Millisecond, 160)}, wantSeqs: []uint64{11}, wantLatest: 11},
+		// Once, hops under 300 m were never judged.
+		{name: "a short hop within a second", seed: &seed, fixes: []Fix{fx(11, -9900*time.Millisecond, 250)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
+		{name: "a hop within a second", seed: &seed, fixes: []Fix{fx(11, -9500*time.Millisecond, 400)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
+		{name: "a hop at the same time", seed: &seed, fixes: []Fix{fx(11, -10*time.Second, 400)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
+		{name: "accurate fixes get less room", seed: ptr(hdop(seed, 0.9)), fixes: []Fix{hdop(fx(11, -9900*time.Millisecond, 100), 0.9)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
+		{name: "inaccurate fixes get more room", seed: ptr(hdop(seed, 0.9)), fixes: []Fix{hdop(fx(11, -9900*time.Millisecond, 150), 20)}, wantSeqs: []uint64{11}, wantLatest: 11},
+		{name: "but no more than 100 m", seed: ptr(hdop(seed, 0.9)), fixes: []Fix{hdop(fx(11, -9900*time.Millisecond, 200), 1e9)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
 		{name: "late fix with an impossible jump", seed: &seed, fixes: []Fix{fx(11, -time.Hour, 300_000)}, wantLatest: noLatest, wantReasons: []Reason{ImpossibleJump}},
 		{name: "jump judged from the previous fix of the message", fixes: []Fix{fx(1, -2*time.Second, 0), fx(2, -time.Second, 10_000)},
 			wantSeqs: []uint64{1}, wantLatest: 1, wantReasons: []Reason{ImpossibleJump}},
@@ -271,6 +281,77 @@ func TestValidatorJumpConfirm(t *testing.T) {
 			}
 			if live, _ := v.Live("A1"); live.Seq != tt.wantLive {
 				t.Errorf("live seq: got %d, want %d", live.Seq, tt.wantLive)
+			}
+		})
+	}
+}
+
+// TestValidatorJumpWalk replays the walks of issue 7, each fix its own
+// message, and checks that none gets the unit past its second hop; and
+// that what real units do passes: driving at 120 km/h, parked, with the
+// noise their HDOP says.
+func TestValidatorJumpWalk(t *testing.T) {
+	north := func(f Fix) float64 { return (f.Lat - lat0) * metresPerDegLat }
+	walk := func(hopM float64, every time.Duration, h float64) []Fix {
+		var out []Fix
+		for i := range 50 { // 11 km at 289 m a hop in 3 s
+			out = append(out, hdop(fx(uint64(i+2), -10*time.Second+time.Duration(i+1)*every, float64(i+1)*hopM), h))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		fixes []Fix
+	}{
+		{"289 m every 60 ms", walk(289, 60*time.Millisecond, 0.9)},
+		{"89 m every 60 ms", walk(89, 60*time.Millisecond, 0.9)},
+		{"170 m every 60 ms claiming HDOP 99", walk(170, 60*time.Millisecond, 99)},
+		{"289 m every 60 ms without HDOP", walk(289, 60*time.Millisecond, 0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewValidator(DefaultLimits, clock)
+			v.Seed(hdop(fx(1, -10*time.Second, 0), 0.9))
+			hop := tt.fixes[0].Lat - lat0
+			rejected := 0
+			for _, f := range tt.fixes {
+				_, rejs := v.Check("A1", []Fix{f})
+				rejected += len(rejs)
+			}
+			live, _ := v.Live("A1")
+			if got := live.Lat - lat0; got > 2*hop+1e-9 {
+				t.Errorf("the walk took the unit %.0f m north, %d hops (%d of %d fixes rejected)", north(live), int(got/hop+0.5), rejected, len(tt.fixes))
+			}
+		})
+	}
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	noisy := func(seq uint64, at time.Duration, northM float64) Fix {
+		h := 0.6 + 2.4*rng.Float64()
+		e := h * 5 * 0.7 // within the error the HDOP claims
+		f := hdop(fx(seq, at, northM+e*(2*rng.Float64()-1)), h)
+		f.Lon += e * (2*rng.Float64() - 1) / (metresPerDegLat * math.Cos(lat0*math.Pi/180))
+		return f
+	}
+	for _, tt := range []struct {
+		name  string
+		every time.Duration
+		kmh   float64
+	}{
+		{"driving at 120 km/h, a fix a second", time.Second, 120},
+		{"driving at 200 km/h, a fix a second", time.Second, 200},
+		{"driving at 120 km/h, ten fixes a second", 100 * time.Millisecond, 120},
+		{"parked, a fix a second", time.Second, 0},
+		{"parked, ten fixes a second", 100 * time.Millisecond, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewValidator(DefaultLimits, clock)
+			const n = 600
+			for i := range n {
+				at := -time.Hour + time.Duration(i)*tt.every
+				f := noisy(uint64(i+1), at, tt.kmh/3.6*at.Seconds())
+				if _, rejs := v.Check("A1", []Fix{f}); len(rejs) > 0 {
+					t.Fatalf("fix %d of %d (HDOP %.1f): %v", i+1, n, f.HDOP, rejs)
+				}
 			}
 		})
 	}
