@@ -35,8 +35,8 @@ func (s *Service) ineligible(st *UnitState, now time.Time) string {
 		return "terminal offline"
 	case st.Position == nil:
 		return "no GPS fix yet"
-	case now.Sub(st.Position.Time) > s.stale:
-		return fmt.Sprintf("position stale: last fix %s ago", now.Sub(st.Position.Time).Round(time.Second))
+	case now.Sub(st.Position.seen()) > s.stale:
+		return fmt.Sprintf("position stale: last fix received %s ago", now.Sub(st.Position.seen()).Round(time.Second))
 	}
 	return ""
 }

@@ -25,8 +25,10 @@ type Config struct {
 	// of the area's units on Index.
 	Picture Picture
 	Index   geo.Index // the unit position index of the default picture; default geo.NewGrid(DefaultCellMetres)
-	// StaleAfter is how old a unit's newest fix may be before the unit is
-	// no longer recommended; default 90s (terminals report every 5-30 s).
+	// StaleAfter is how long ago the server may have received a unit's
+	// newest fix before the unit is no longer recommended (by the server's
+	// clock: a terminal's may be off); default 90s (terminals report every
+	// 5-30 s).
 	StaleAfter time.Duration
 	// Candidates is how many units a recommendation lists; default 5.
 	Candidates int
@@ -133,7 +135,7 @@ func (s *Service) restore(ctx context.Context) error {
 	}
 	for _, f := range fixes {
 		s.pic.Update(f.Unit, func(st *UnitState) bool {
-			st.Position = &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
+			st.Position = &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time, Received: f.Received}
 			st.LastSeen = f.Received
 			return true
 		})
@@ -150,10 +152,10 @@ func (s *Service) Known(unit string) bool {
 	return ok
 }
 
-// view returns st as a reader sees it now: stale when its newest fix is
-// older than the service's limit.
+// view returns st as a reader sees it now: stale when the server received
+// its newest fix longer ago than the service's limit.
 func (s *Service) view(st UnitState, now time.Time) UnitState {
-	st.Stale = st.Position == nil || now.Sub(st.Position.Time) > s.stale
+	st.Stale = st.Position == nil || now.Sub(st.Position.seen()) > s.stale
 	return st
 }
 

@@ -416,6 +416,37 @@ func TestStaleAndOffline(t *testing.T) {
 	}
 }
 
+// TestStaleByReceiveTime: freshness is when the server received a fix,
+// not what the terminal's clock said; a clock 5 minutes slow is shown,
+// not held against the unit.
+func TestStaleByReceiveTime(t *testing.T) {
+	f := newFixture(t, 1)
+	now := f.clock.Now()
+	fix := telemetry.Fix{Unit: "U01", Seq: 1, Time: now.Add(-5 * time.Minute), Lat: centre.Lat(), Lon: centre.Lon(), Received: now}
+	if err := f.svc.Positions(context.Background(), telemetry.Positions{Unit: "U01", Fixes: []telemetry.Fix{fix}, Latest: &fix,
+		Clock: telemetry.Clock{Offset: -5 * time.Minute, Known: true}}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.svc.Unit(dispatch.System, "U01")
+	if u.Stale || u.ClockOffsetS != -300 || !u.ClockSuspect {
+		t.Fatalf("unit stale %v, clock %vs suspect %v: want fresh, -300s, suspect", u.Stale, u.ClockOffsetS, u.ClockSuspect)
+	}
+	if _, recs := f.call(t, centre); len(recs.Candidates) != 1 {
+		t.Fatalf("candidates %+v, excluded %+v: want U01", recs.Candidates, recs.Excluded)
+	}
+	f.clock.Add(2 * time.Minute)
+	if u, _ := f.svc.Unit(dispatch.System, "U01"); !u.Stale {
+		t.Fatal("a fix received 2 minutes ago is not stale")
+	}
+	// All of a message's fixes dropped: the clock is still told.
+	if err := f.svc.Positions(context.Background(), telemetry.Positions{Unit: "U01", Clock: telemetry.Clock{Offset: 20 * time.Minute, Known: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.svc.Unit(dispatch.System, "U01"); u.ClockOffsetS != 1200 || u.Position.Seq != 1 {
+		t.Fatalf("clock %vs, seq %d: want 1200s, position kept", u.ClockOffsetS, u.Position.Seq)
+	}
+}
+
 func TestBusDropsSlowSubscriber(t *testing.T) {
 	b := dispatch.NewBus()
 	slow, fast := b.Subscribe(2), b.Subscribe(100)

@@ -76,7 +76,17 @@ type Position struct {
 	Heading  float64   `json:"heading"`
 	HDOP     float64   `json:"hdop,omitempty"`
 	Seq      uint64    `json:"seq"`
-	Time     time.Time `json:"ts"`
+	Time     time.Time `json:"ts"`       // by the terminal's clock
+	Received time.Time `json:"received"` // by the server's: what freshness is judged by
+}
+
+// seen is when the server received the position (its fix time if that
+// is not known).
+func (p *Position) seen() time.Time {
+	if p.Received.IsZero() {
+		return p.Time
+	}
+	return p.Received
 }
 
 // VideoState is the last video-status report of a unit's terminal.
@@ -101,6 +111,11 @@ type UnitState struct {
 	Version int64 `json:"version"`
 	// PressAt is when the crew last pressed a status (UnitRecord.PressAt).
 	PressAt time.Time `json:"-"`
+	// ClockOffsetS is how far the terminal's clock is off, in seconds
+	// (+ fast), once telemetry knows (telemetry.Clock); ClockSuspect is
+	// set when that is too far for its reports' times to be trusted.
+	ClockOffsetS float64 `json:"clock_offset_s,omitempty"`
+	ClockSuspect bool    `json:"clock_suspect,omitempty"`
 }
 
 // record returns the dispatch state of st as the record keeps it.

@@ -7,19 +7,29 @@ import (
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
-// Positions moves the unit to its newest fix (telemetry.Sink). History is
-// telemetry's to record (telemetry.Recorder), before this is called.
+// Positions moves the unit to its newest fix (telemetry.Sink) and notes
+// what is known of its terminal's clock. History is telemetry's to record
+// (telemetry.Recorder), before this is called.
 func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
+	offset := p.Clock.Offset.Round(time.Second).Seconds()
 	if p.Latest == nil {
+		s.update(p.Unit, func(st *UnitState) bool {
+			if st.ClockOffsetS == offset && st.ClockSuspect == p.Clock.Suspect() {
+				return false
+			}
+			st.ClockOffsetS, st.ClockSuspect = offset, p.Clock.Suspect()
+			return true
+		})
 		return nil
 	}
 	f := *p.Latest
-	pos := &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time}
+	pos := &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time, Received: f.Received}
 	s.update(p.Unit, func(st *UnitState) bool {
 		if st.Position != nil && !f.Time.After(st.Position.Time) {
 			return false
 		}
 		st.Position, st.Online = pos, true
+		st.ClockOffsetS, st.ClockSuspect = offset, p.Clock.Suspect()
 		st.LastSeen = later(st.LastSeen, f.Received)
 		return true
 	})

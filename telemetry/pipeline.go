@@ -22,7 +22,7 @@ type Registry interface {
 // Positions for one unit are delivered one call at a time, in the order
 // they were validated, with the unit's Validator state locked: a Sink must
 // not call Validator.Check or Validator.Seed for that unit from within
-// Positions.
+// Positions. Positions without Fixes tell only of the terminal's Clock.
 type Sink interface {
 	Positions(ctx context.Context, p Positions) error
 	Video(ctx context.Context, v Video) error

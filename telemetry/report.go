@@ -103,4 +103,8 @@ type Positions struct {
 	// Latest is the newest accepted fix by fix time if it is newer than the
 	// unit's live position, else nil. It points into Fixes.
 	Latest *Fix
+	// Clock is what is known of the terminal's clock. A message whose
+	// fixes were all dropped still reaches the Sink, with no Fixes, when
+	// Clock has changed since the Sink was last told.
+	Clock Clock
 }

@@ -89,6 +89,11 @@ type Limits struct {
 	MaxAge      time.Duration // oldest fix accepted (store-and-forward after a coverage gap); default 72h
 	MaxSpeedKmh float64       // implied speed from the unit's recent path above which a fix is an impossible jump (see Validator); default 250
 	SeqWindow   int           // seqs remembered below the highest; rounded up to a multiple of 64; default 4096
+	// MaxClockOffset is how far a terminal's clock may be steadily off
+	// (see Clock) and its fixes still be taken: a fix from further in the
+	// future than MaxFuture (or older than MaxAge) is accepted when it is
+	// not once the offset is taken off its time. Default 15m.
+	MaxClockOffset time.Duration
 	// JumpConfirm is how many consecutive fixes, each an impossible jump
 	// from the live position but plausible from one another, move the unit
 	// anyway: the live position was the wrong one (a terminal's wild first
@@ -99,13 +104,14 @@ type Limits struct {
 
 // DefaultLimits are the limits of a production server.
 var DefaultLimits = Limits{
-	MaxPayload:  256 << 10,
-	MaxBatch:    1000,
-	MaxFuture:   30 * time.Second,
-	MaxAge:      72 * time.Hour,
-	MaxSpeedKmh: 250,
-	SeqWindow:   4096,
-	JumpConfirm: 3,
+	MaxPayload:     256 << 10,
+	MaxBatch:       1000,
+	MaxFuture:      30 * time.Second,
+	MaxAge:         72 * time.Hour,
+	MaxSpeedKmh:    250,
+	MaxClockOffset: 15 * time.Minute,
+	SeqWindow:      4096,
+	JumpConfirm:    3,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -124,6 +130,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if !(l.MaxSpeedKmh > 0) {
 		l.MaxSpeedKmh = d.MaxSpeedKmh
+	}
+	if l.MaxClockOffset <= 0 {
+		l.MaxClockOffset = d.MaxClockOffset
 	}
 	if l.SeqWindow <= 0 {
 		l.SeqWindow = d.SeqWindow
@@ -186,7 +195,10 @@ type unitState struct {
 	// are plausible from one another (see Limits.JumpConfirm).
 	cand  path
 	candN int
-	undo  unitSnapshot
+	clock clockEstimate
+	// told is the Clock last handed to the Sink.
+	told Clock
+	undo unitSnapshot
 }
 
 // unitSnapshot is the part of unitState a check changes, kept to undo a
@@ -198,6 +210,7 @@ type unitSnapshot struct {
 	win     seqWindow
 	cand    path
 	candN   int
+	told    Clock
 }
 
 // NewValidator returns a Validator with limits l (zero fields default) and
@@ -317,12 +330,17 @@ func (v *Validator) check(unit string, fixes []Fix, then func(Positions) error) 
 	if then != nil {
 		st.save()
 	}
+	newest, received := in[0].Time, in[0].Received
+	for _, f := range in[1:] {
+		newest, received = later(newest, f.Time), later(received, f.Received)
+	}
+	st.clock.add(newest, received)
 	var rejs []Rejection
 	accepted := in[:0]
 	latest := -1
 	for _, f := range in {
 		f.Unit = unit
-		if r := v.judge(st, &f, now); r != nil {
+		if r := v.judge(st, &f, now, st.clock.clock); r != nil {
 			rejs = append(rejs, *r)
 			continue
 		}
@@ -333,10 +351,14 @@ func (v *Validator) check(unit string, fixes []Fix, then func(Positions) error) 
 			latest = len(accepted) - 1
 		}
 	}
-	if len(accepted) == 0 {
+	pos.Clock = st.clock.clock
+	if len(accepted) == 0 && !newsOf(st.told, pos.Clock) {
 		return pos, rejs, nil
 	}
-	pos.Fixes = accepted
+	st.told = pos.Clock
+	if len(accepted) > 0 {
+		pos.Fixes = accepted
+	}
 	if latest >= 0 {
 		pos.Latest = &pos.Fixes[latest]
 	}
@@ -352,8 +374,8 @@ func (v *Validator) check(unit string, fixes []Fix, then func(Positions) error) 
 // judge decides one fix and, when it is accepted, updates the unit's seq
 // window and jump candidate (not the live position). It returns nil for an
 // accepted fix.
-func (v *Validator) judge(st *unitState, f *Fix, now time.Time) *Rejection {
-	if r := v.judgeFix(f, now); r != nil {
+func (v *Validator) judge(st *unitState, f *Fix, now time.Time, c Clock) *Rejection {
+	if r := v.judgeFix(f, now, c); r != nil {
 		return r
 	}
 	reboot := false
@@ -384,15 +406,41 @@ func (v *Validator) judge(st *unitState, f *Fix, now time.Time) *Rejection {
 	return nil
 }
 
-// judgeFix checks what a fix says on its own against the clock.
-func (v *Validator) judgeFix(f *Fix, now time.Time) *Rejection {
+// judgeFix checks what a fix says on its own against the clock: its time
+// as it says, or else less the terminal's steady clock offset c.
+func (v *Validator) judgeFix(f *Fix, now time.Time, c Clock) *Rejection {
 	if !validCoord(f.Lat, f.Lon) {
 		return reject(f.Unit, KindGPS, OutOfRange, "seq %d: lat %g lon %g", f.Seq, f.Lat, f.Lon)
 	}
-	if r := v.timeReason(f.Time, now); r != "" {
-		return reject(f.Unit, KindGPS, r, "seq %d: fix time %s, now %s", f.Seq, f.Time.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	r := v.timeReason(f.Time, now)
+	if r == "" {
+		return nil
 	}
-	return nil
+	usable := c.Known && c.Offset.Abs() <= v.limits.MaxClockOffset
+	if usable && v.timeReason(f.Time.Add(-c.Offset), now) == "" {
+		return nil
+	}
+	terminal := "terminal clock not yet known"
+	switch {
+	case usable:
+		terminal = fmt.Sprintf("terminal clock %+.0fs", c.Offset.Seconds())
+	case c.Known:
+		terminal = fmt.Sprintf("terminal clock %+.0fs, beyond the %s corrected", c.Offset.Seconds(), v.limits.MaxClockOffset)
+	}
+	return reject(f.Unit, KindGPS, r, "seq %d: fix time %s, now %s (%s)", f.Seq, f.Time.Format(time.RFC3339), now.UTC().Format(time.RFC3339), terminal)
+}
+
+// newsOf reports whether c differs from what the Sink was told, told, by
+// enough to tell it again: a second, or whether it is known.
+func newsOf(told, c Clock) bool {
+	return told.Known != c.Known || (told.Offset-c.Offset).Abs() >= time.Second
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // timeReason judges a report time against now: Future, TooOld or "".
@@ -484,7 +532,7 @@ func (v *Validator) confirmJump(st *unitState, f Fix) bool {
 
 func (st *unitState) save() {
 	u := &st.undo
-	u.live, u.hasLive, u.path, u.cand, u.candN = st.live, st.hasLive, st.path, st.cand, st.candN
+	u.live, u.hasLive, u.path, u.cand, u.candN, u.told = st.live, st.hasLive, st.path, st.cand, st.candN, st.told
 	bits := u.win.bits
 	u.win = st.win
 	u.win.bits = append(bits[:0], st.win.bits...)
@@ -492,7 +540,7 @@ func (st *unitState) save() {
 
 func (st *unitState) restore() {
 	u := &st.undo
-	st.live, st.hasLive, st.path, st.cand, st.candN = u.live, u.hasLive, u.path, u.cand, u.candN
+	st.live, st.hasLive, st.path, st.cand, st.candN, st.told = u.live, u.hasLive, u.path, u.cand, u.candN, u.told
 	bits := st.win.bits
 	st.win = u.win
 	st.win.bits = append(bits[:0], u.win.bits...)

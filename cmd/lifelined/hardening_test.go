@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/postgres/pgtest"
+	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -98,4 +100,110 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// fixAt publishes a fix at p whose time, by the terminal's clock, is ts.
+func (t *terminal) fixAt(tb testing.TB, p orb.Point, ts time.Time, hdop float64) {
+	tb.Helper()
+	t.seq++
+	t.publish(tb, telemetry.KindGPS, telemetry.EncodeFixes(telemetry.Fix{
+		Seq: t.seq, Time: ts.UTC(), Lat: p.Lat(), Lon: p.Lon(), SpeedKmh: 30, Heading: 90, HDOP: hdop, Sats: 11,
+	}), false)
+}
+
+// TestTerminalClocks: freshness is when the server received a fix, a
+// steady clock offset is learnt and corrected, and the console is told.
+// A terminal 5 minutes slow used to be shown stale and never recommended
+// even 14 m from a call; one 35 s fast had every fix dropped.
+func TestTerminalClocks(t *testing.T) {
+	m := startMain(t, nil)
+	seat := orb.Point{104.9818, 29.1838}
+	slow, fast := m.Area.Units[0].ID, m.Area.Units[1].ID
+
+	st := newTerminal(t, m, slow)
+	st.fixAt(t, seat, time.Now().Add(-5*time.Minute), 0.9)
+	waitFor(t, 2*time.Second, "the slow terminal's fix", func() bool { return getUnit(t, m, slow).Position != nil })
+	if u := getUnit(t, m, slow); u.Stale || u.Position.Received.IsZero() {
+		t.Fatalf("a fix received just now is stale (%v) or has no received time (%v)", u.Stale, u.Position.Received)
+	}
+	var inc struct {
+		Recommendations dispatch.Recommendations `json:"recommendations"`
+	}
+	near := orb.Point{seat[0] + 0.0001, seat[1]} // 10 m away
+	call := map[string]any{"location": map[string]float64{"lat": near.Lat(), "lon": near.Lon()}, "priority": 1, "category": "other"}
+	if code := m.do(t, "POST", "/api/v1/incidents", call, &inc); code != http.StatusCreated {
+		t.Fatalf("create incident: %d", code)
+	}
+	if c := inc.Recommendations.Candidates; len(c) == 0 || c[0].Unit != slow {
+		t.Fatalf("candidates %+v, excluded %+v: want %s first", c, inc.Recommendations.Excluded, slow)
+	}
+
+	ft := newTerminal(t, m, fast)
+	p := orb.Point{seat[0] + 0.01, seat[1]}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ft.fixAt(t, p, time.Now().Add(35*time.Second), 0.9)
+		if u := getUnit(t, m, fast); u.Position != nil && u.Position.Seq == ft.seq {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	u := getUnit(t, m, fast)
+	if u.Position == nil || u.Position.Seq != ft.seq {
+		t.Fatalf("the fast terminal's fixes were never taken: %+v", u.Position)
+	}
+	if !u.ClockSuspect || u.ClockOffsetS < 30 || u.ClockOffsetS > 36 {
+		t.Errorf("clock offset %vs suspect %v, want about +35s and suspect", u.ClockOffsetS, u.ClockSuspect)
+	}
+	if dropped := ft.seq - 1; dropped > 30 {
+		t.Errorf("%d fixes dropped before the clock was learnt", dropped)
+	}
+	metrics := get(t, m.url("/metrics"))
+	if !strings.Contains(metrics, `lifeline_telemetry_rejected_total{kind="gps",reason="future"}`) {
+		t.Errorf("the dropped future fixes are not counted:\n%s", grepLines(metrics, "rejected_total"))
+	}
+}
+
+// TestJumpWalk: a terminal hopping 289 m every 60 ms, each hop under the
+// old 300 m floor, used to move its unit 11 km in 3 s.
+func TestJumpWalk(t *testing.T) {
+	m := startMain(t, nil)
+	unit := m.Area.Units[0].ID
+	term := newTerminal(t, m, unit)
+	seat := orb.Point{104.9818, 29.1838}
+	term.fixAt(t, seat, time.Now(), 0.9)
+	waitFor(t, 2*time.Second, "the first fix", func() bool { return getUnit(t, m, unit).Position != nil })
+	const hop = 289.0 / 111195 // degrees of latitude
+	for i := 1; i <= 40; i++ {
+		term.fixAt(t, orb.Point{seat[0], seat[1] + float64(i)*hop}, time.Now(), 0.9)
+		time.Sleep(60 * time.Millisecond)
+	}
+	last := orb.Point{seat[0] + 0.0001, seat[1]} // then a real fix by the start
+	term.fixAt(t, last, time.Now(), 0.9)
+	deadline := time.Now().Add(2 * time.Second)
+	for u := getUnit(t, m, unit); u.Position.Seq != term.seq; u = getUnit(t, m, unit) {
+		if time.Now().After(deadline) {
+			at := orb.Point{u.Position.Lon, u.Position.Lat}
+			t.Fatalf("the walk took the unit %.0f m from where it was, and a fix there is now an impossible jump", geo.Distance(seat, at))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := metricValue(t, m, `lifeline_telemetry_rejected_total{kind="gps",reason="impossible_jump"}`); n < 38 {
+		t.Errorf("%v of 40 hops rejected, want 38 or more", n)
+	}
+}
+
+// metricValue reads one sample of the server's /metrics.
+func metricValue(tb testing.TB, m *server, series string) float64 {
+	tb.Helper()
+	for _, l := range strings.Split(get(tb, m.url("/metrics")), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("metric %s: %q", series, l)
+			}
+			return f
+		}
+	}
+	return 0
 }

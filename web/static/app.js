@@ -388,7 +388,12 @@
       esc(label(UNIT_STATUS, u.status)),
       `站点 Station: ${esc(u.station || "–")}`,
     ];
-    if (hasPos(p)) lines.push(`${Math.round(p.speed_kmh || 0)} km/h · 定位 fix ${esc(since(p.ts))} 前 ago`);
+    // How long ago the server received the fix: the terminal's clock may be off.
+    if (hasPos(p)) lines.push(`${Math.round(p.speed_kmh || 0)} km/h · 定位 fix ${esc(since(p.received || p.ts))} 前 ago`);
+    if (u.clock_suspect) {
+      const off = Number(u.clock_offset_s) || 0;
+      lines.push(`<b class="clock-flag" data-clock-offset="${esc(off)}">⏱ 终端时钟${off > 0 ? "快" : "慢"} terminal clock ${esc(duration(Math.abs(off)))} ${off > 0 ? "fast" : "slow"}</b>`);
+    }
     if (!u.online) lines.push("<b>离线 offline</b>");
     else if (u.stale) lines.push("<b>定位过期 position stale</b>");
     if (u.incident) lines.push(`警情 Incident: ${esc(u.incident)}`);
@@ -461,8 +466,10 @@
     d.dataset.lon = String(u.position.lon);
     d.dataset.online = String(!!u.online);
     d.dataset.stale = String(!!u.stale);
+    d.dataset.clock = String(!!u.clock_suspect);
     d.classList.toggle("offline", !u.online);
     d.classList.toggle("stale", !!u.stale);
+    d.classList.toggle("clock", !!u.clock_suspect);
     d.classList.toggle("candidate", isCandidate(u.id));
     d.firstChild.textContent = shortLabel(u);
     const tip = r.marker.getTooltip();
