@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/paulmach/orb"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
@@ -89,6 +93,12 @@ func TestNULNeverReachesTheRecord(t *testing.T) {
 	if !strings.Contains(metrics, `lifeline_telemetry_rejected_total{kind="status",reason="malformed"} 1`) {
 		t.Errorf("the status with a NUL in its incident is not counted as malformed:\n%s", grepLines(metrics, "rejected_total"))
 	}
+}
+
+// carries reports whether log holds marker as text or as the bytes a
+// logged []byte shows ("[80 65 89 ...").
+func carries(log, marker string) bool {
+	return strings.Contains(log, marker) || strings.Contains(log, strings.Trim(fmt.Sprint([]byte(marker)), "[]"))
 }
 
 // grepLines returns the lines of s that contain sub.
@@ -206,4 +216,72 @@ func metricValue(tb testing.TB, m *server, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRefusedPublishFlood: a valid terminal publishing 250 KB at QoS 1 to
+// another unit's topic and reconnecting, over and over, filled the log at
+// about 40 MB/s. Now no line carries a payload, refusals are logged a few
+// times a minute, and the terminal is refused at CONNECT for a growing
+// time.
+func TestRefusedPublishFlood(t *testing.T) {
+	var logged lockedBuffer
+	m := startMainLog(t, nil, &logged)
+	attacker, victim := m.Area.Units[0].ID, m.Area.Units[1].ID
+	password := m.credentials(t, attacker)
+	payload := []byte(strings.Repeat("PAYLOAD-OF-THE-FLOOD ", 250_000/21))
+
+	var connects, refused int
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		lost := make(chan struct{}, 1)
+		opts := terminalOptions(m.MQTTURL(), attacker, password).SetProtocolVersion(4).SetConnectTimeout(5 * time.Second).
+			SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} })
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			refused++
+			continue
+		}
+		connects++
+		c.Publish(telemetry.Topic(victim, telemetry.KindGPS), 1, false, payload)
+		select {
+		case <-lost:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a refused QoS 1 publish did not end the connection")
+		}
+		c.Disconnect(0)
+	}
+	out := logged.String()
+	t.Logf("%d connects, %d refused, %d bytes of log", connects, refused, len(out))
+	if refused == 0 || connects > 8 {
+		t.Errorf("%d connects and %d refused in 4 s: want the terminal refused after a few", connects, refused)
+	}
+	if carries(out, "PAYLOAD-OF-THE-FLOOD") {
+		t.Errorf("the log carries the payload (%d bytes of log)", len(out))
+	}
+	if len(out) > 16<<10 {
+		t.Errorf("%d bytes of log in 4 s:\n%.4000s", len(out), out)
+	}
+	if n := metricValue(t, m, `lifeline_mqtt_denied_total{reason="penalty"}`); n == 0 {
+		t.Error("no CONNECT refused for the penalty in lifeline_mqtt_denied_total")
+	}
+	// The unit whose topic was attacked reports as usual.
+	newTerminal(t, m, victim).fix(t, orb.Point{104.9818, 29.1838})
 }

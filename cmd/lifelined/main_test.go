@@ -46,6 +46,13 @@ type server struct {
 // startMain runs the real server on free loopback ports and signs in as admin.
 func startMain(tb testing.TB, mutate func(*Config)) *server {
 	tb.Helper()
+	return startMainLog(tb, mutate, testWriter{tb})
+}
+
+// startMainLog is startMain with the server's log (warnings and errors)
+// written to logTo.
+func startMainLog(tb testing.TB, mutate func(*Config), logTo io.Writer) *server {
+	tb.Helper()
 	m := NewMain()
 	m.Config.AdminPassword = testAdminPassword
 	m.Config.HTTP = "127.0.0.1:0"
@@ -54,7 +61,7 @@ func startMain(tb testing.TB, mutate func(*Config)) *server {
 	if mutate != nil {
 		mutate(&m.Config)
 	}
-	m.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m.Logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatalf("Main.Run: %v", err)
 	}
@@ -431,7 +438,7 @@ func TestEndToEnd(t *testing.T) {
 	waitFor(t, 2*time.Second, "en_route", func() bool { return getUnit(t, m, nearest).Status == dispatch.EnRoute })
 
 	// The incident's timeline: every transition, and the unit's track while assigned.
-	onTheWay := orb.Point{pos[nearest][0] + 0.001, pos[nearest][1]}
+	onTheWay := orb.Point{pos[nearest][0] + 0.0002, pos[nearest][1]} // 20 m: the fix before was a moment ago
 	terms[nearest].fix(t, onTheWay)
 	waitFor(t, 2*time.Second, "the fix on the way", func() bool { return con.unitAt(nearest, onTheWay) })
 	var timeline struct {

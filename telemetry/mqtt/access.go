@@ -65,7 +65,8 @@ type Auth struct {
 	// OnDenied, if set, is told of refusals: client is the client id,
 	// reason one of the Denied* constants, topic the topic or filter
 	// refused ("" for a connection). It is called at most a few times per
-	// client per minute (and a bounded number of times per minute in all),
+	// client and reason per minute (and a bounded number of times per
+	// minute in all),
 	// so that a flood cannot flood the audit log it feeds; every refusal is
 	// counted in lifeline_mqtt_denied_total. It runs in the broker's
 	// goroutine for that client and must not block for long.
@@ -93,6 +94,8 @@ type access struct {
 	serverSum  [sha256.Size]byte
 	ctx        context.Context // mochi's callbacks carry none; this one ends with the broker
 	deny       *reporter
+	// deniedPublish, if set, is told of every publish refused.
+	deniedPublish func(cl *mochi.Client)
 }
 
 var _ mochi.Hook = (*access)(nil)
@@ -179,6 +182,9 @@ func (h *access) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		reason = DeniedPublish
 	}
 	h.deny.report(cl, reason, topic)
+	if write && h.deniedPublish != nil {
+		h.deniedPublish(cl)
+	}
 	return false
 }
 
@@ -229,7 +235,7 @@ func splitUnitTopic(topic string) (unit, kind string, ok bool) {
 }
 
 // Limits of reporter: per window, at most reportsPerClient reports for one
-// client id and reportsPerWindow in all.
+// client id and reason, and reportsPerWindow in all.
 const (
 	reportWindow     = time.Minute
 	reportsPerClient = 5
@@ -251,12 +257,19 @@ func newReporter(log *slog.Logger, m *Metrics, onDenied func(client, reason, top
 }
 
 // report records one refusal of client cl; attrs are logged with it.
+// Nothing a client sent is logged whole: the client id, topic and string
+// attrs are clipped, and no payload is ever passed here.
 func (r *reporter) report(cl *mochi.Client, reason, topic string, attrs ...any) {
 	r.metrics.denied.WithLabelValues(reason).Inc()
-	if !r.quota.allow(cl.ID, time.Now()) {
+	if !r.quota.allow(cl.ID+"\x00"+reason, time.Now()) {
 		return
 	}
-	r.log.Warn("mqtt client denied", append([]any{"client", cl.ID, "reason", reason, "topic", topic,
+	for i, a := range attrs {
+		if s, ok := a.(string); ok {
+			attrs[i] = clip(s)
+		}
+	}
+	r.log.Warn("mqtt client denied", append([]any{"client", clip(cl.ID), "reason", reason, "topic", clip(topic),
 		"remote", cl.Net.Remote}, attrs...)...)
 	if r.onDenied != nil {
 		r.onDenied(cl.ID, reason, topic)

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"slices"
@@ -63,6 +64,12 @@ type secure struct {
 
 func startSecure(t *testing.T, configure ...func(*mqtt.BrokerConfig)) *secure {
 	t.Helper()
+	return startSecureLog(t, testLogger(t), configure...)
+}
+
+// startSecureLog is startSecure with the broker's logger.
+func startSecureLog(t *testing.T, log *slog.Logger, configure ...func(*mqtt.BrokerConfig)) *secure {
+	t.Helper()
 	s := &secure{
 		units: &units{passwords: map[string]string{
 			"U1": "pw-U1", "U2": "pw-U2", "F1": "pw-F1",
@@ -85,7 +92,7 @@ func startSecure(t *testing.T, configure ...func(*mqtt.BrokerConfig)) *secure {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	s.b = startBroker(t, cfg)
+	s.b, _ = runBrokerLog(t, cfg, log)
 	s.url = brokerURL(s.b)
 	return s
 }

@@ -231,8 +231,8 @@ func NewBroker(cfg BrokerConfig, logger *slog.Logger) (*Broker, error) {
 	}
 	srv := mochi.New(&mochi.Options{
 		Capabilities: cfg.capabilities(),
-		Logger:       log,
-		InlineClient: true, // Send publishes through it
+		Logger:       slog.New(newLibLog(log.Handler())), // no payloads, no floods
+		InlineClient: true,                               // Send publishes through it
 	})
 	// Hooks' work (an Authenticator or Ingest call, a held message) stops
 	// when the broker closes.
@@ -265,12 +265,13 @@ func (c BrokerConfig) hooks(ctx context.Context, srv *mochi.Server, log *slog.Lo
 	report := newReporter(log, c.Metrics, deny)
 	g := &guard{srv: srv, ctx: ctx, limit: c.MessageRate, burst: c.MessageBurst, flood: c.FloodTimeout,
 		exempt: func(*mochi.Client) bool { return false }, metrics: c.Metrics, deny: report,
-		meters: map[string]*meter{}, sweepAt: minSweep}
+		pen: newPenalties(), meters: map[string]*meter{}, sweepAt: minSweep}
 
 	var hooks []mochi.Hook
 	switch {
 	case c.Auth != nil:
 		a := newAccess(ctx, c.Auth, report)
+		a.deniedPublish = g.deniedPublish
 		g.exempt = func(cl *mochi.Client) bool { return a.isServer(cl.Properties.Username) }
 		hooks = append(hooks, a)
 	case !slices.ContainsFunc(c.Hooks, func(h mochi.Hook) bool {

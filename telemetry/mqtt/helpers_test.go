@@ -68,10 +68,16 @@ func startBroker(tb testing.TB, cfg mqtt.BrokerConfig) *mqtt.Broker {
 // runBroker runs an embedded broker until stop is called or the test ends.
 func runBroker(tb testing.TB, cfg mqtt.BrokerConfig) (b *mqtt.Broker, stop func()) {
 	tb.Helper()
+	return runBrokerLog(tb, cfg, testLogger(tb))
+}
+
+// runBrokerLog is runBroker with the broker's logger.
+func runBrokerLog(tb testing.TB, cfg mqtt.BrokerConfig, log *slog.Logger) (b *mqtt.Broker, stop func()) {
+	tb.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	b, err := mqtt.NewBroker(cfg, testLogger(tb))
+	b, err := mqtt.NewBroker(cfg, log)
 	if err != nil {
 		tb.Fatalf("NewBroker: %v", err)
 	}

@@ -16,11 +16,15 @@ const (
 	DeniedSubscribe      = "subscribe"        // a subscription (or delivery) the client may not read
 	DeniedFlood          = "flood"            // over the message rate for longer than FloodTimeout; disconnected
 	DeniedPacketTooLarge = "packet_too_large" // a packet over MaxPacketSize; disconnected
+	DeniedTopic          = "topic"            // a QoS 1 or 2 publish to a topic no client may publish to ($SYS); refused (MQTT 5) or disconnected (3.1.1)
+	DeniedPenalty        = "penalty"          // a CONNECT from a client serving a penalty for repeated offences; held, then refused
+	DeniedConnLimit      = "conn_limit"       // a connection over MaxConns; closed at once
 )
 
 var deniedReasons = []string{
 	DeniedAnonymous, DeniedCredentials, DeniedClientID, DeniedWill,
 	DeniedPublish, DeniedSubscribe, DeniedFlood, DeniedPacketTooLarge,
+	DeniedTopic, DeniedPenalty, DeniedConnLimit,
 }
 
 // Metrics are the embedded broker's Prometheus metrics:
