@@ -44,6 +44,10 @@ type Config struct {
 	// UnitRate is how many messages per second one terminal may publish
 	// on the embedded broker (bursts of 100 pass); 0 lifts the limit.
 	UnitRate float64
+	// MQTTMaxConns caps the TCP connections the embedded broker holds,
+	// idle ones before CONNECT included; 0 derives it from the file
+	// descriptor limit (mqttConnCap).
+	MQTTMaxConns int
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// AdminPassword is the first administrator's password, from
@@ -86,6 +90,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "reverse proxies (addresses or CIDRs, comma separated) whose X-Forwarded-For names the client")
 	fs.DurationVar(&c.Retention, "history-retention", c.Retention, "how long position and video history is kept (0: for ever); calls and the audit log are kept for ever")
 	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
+	fs.IntVar(&c.MQTTMaxConns, "mqtt-max-conns", c.MQTTMaxConns, "TCP connections the embedded broker holds at once, idle ones included; more are closed at once (0: three quarters of the file descriptor limit, at most 11000)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -132,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.UnitRate < 0 {
 		return fmt.Errorf("--mqtt-unit-rate %v: want 0 (no limit) or more", c.UnitRate)
+	}
+	if c.MQTTMaxConns < 0 {
+		return fmt.Errorf("--mqtt-max-conns %d: want 0 (from the descriptor limit) or more", c.MQTTMaxConns)
 	}
 	if c.DemoSpeedup <= 0 {
 		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,4 +287,68 @@ func TestRefusedPublishFlood(t *testing.T) {
 	}
 	// The unit whose topic was attacked reports as usual.
 	newTerminal(t, m, victim).fix(t, orb.Point{104.9818, 29.1838})
+}
+
+// TestMQTTConnectionCap: about 20,000 idle MQTT sockets took every file
+// descriptor and slowed /livez to 4 s. The broker now holds at most
+// --mqtt-max-conns connections, closing any more at once, and the HTTP
+// API stays quick.
+func TestMQTTConnectionCap(t *testing.T) {
+	const maxConns, extra = 40, 60
+	m := startMain(t, func(c *Config) { c.MQTTMaxConns = maxConns })
+	addr := strings.TrimPrefix(m.MQTTURL(), "tcp://")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	refusedAtDial := 0
+	for range maxConns + extra {
+		c, err := net.Dial("tcp", addr)
+		if err != nil { // reset before the dial returned
+			refusedAtDial++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	// Held sockets stay silent; refused ones are reset at once.
+	time.Sleep(300 * time.Millisecond)
+	held := 0
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); errors.Is(err, os.ErrDeadlineExceeded) {
+			held++
+		}
+	}
+	if held != maxConns {
+		t.Errorf("%d idle connections held (%d refused at dial), want %d", held, refusedAtDial, maxConns)
+	}
+	if n := metricValue(t, m, `lifeline_mqtt_denied_total{reason="conn_limit"}`); n != extra {
+		t.Errorf("lifeline_mqtt_denied_total{reason=conn_limit} = %v, want %d", n, extra)
+	}
+	start := time.Now()
+	if body := get(t, m.url("/livez")); !strings.Contains(body, "ok") {
+		t.Errorf("/livez: %s", body)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("/livez took %s with the broker full", d)
+	}
+	// Once the idle sockets go, terminals get in again.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	unit := m.Area.Units[0].ID
+	password := m.credentials(t, unit)
+	waitFor(t, 5*time.Second, "a terminal connected", func() bool {
+		c := paho.NewClient(terminalOptions(m.MQTTURL(), unit, password).SetConnectTimeout(time.Second))
+		tok := c.Connect()
+		ok := tok.WaitTimeout(2*time.Second) && tok.Error() == nil
+		if ok {
+			c.Disconnect(0)
+		}
+		return ok
+	})
 }

@@ -186,7 +186,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if c.MQTTURL == "" {
 		m.broker, err = mqtt.NewBroker(mqtt.BrokerConfig{
 			Listen: c.MQTTListen, TLS: mqttTLS, Ingest: ingest, Metrics: mqtt.NewMetrics(m.Registry), MessageRate: unitRate(c.UnitRate),
-			Auth: &mqtt.Auth{Units: m.Access, OnDenied: m.denied},
+			Auth: &mqtt.Auth{Units: m.Access, OnDenied: m.denied}, MaxConns: mqttConnCap(c.MQTTMaxConns, log),
 		}, log)
 		if err != nil {
 			return err
@@ -290,6 +290,31 @@ func unitRate(perSecond float64) rate.Limit {
 		return rate.Inf
 	}
 	return rate.Limit(perSecond)
+}
+
+// mqttConnCap is the embedded broker's cap on connections: configured,
+// or three quarters of the file descriptor limit (raised to the hard
+// limit first where the system allows), the rest being for the HTTP API,
+// consoles, the store and the files; at most the broker's default. It
+// logs what it found.
+func mqttConnCap(configured int, log *slog.Logger) int {
+	soft, hard, err := fileLimit()
+	if err != nil {
+		log.Warn("file descriptor limit unknown", "err", err)
+	}
+	capped := configured
+	if capped == 0 {
+		capped = int(mqtt.DefaultMaxClients + mqtt.DefaultMaxClients/10)
+		if soft > 0 {
+			capped = int(min(uint64(capped), max(soft*3/4, 64)))
+		}
+	}
+	log.Info("file descriptors", "limit", soft, "hard_limit", hard, "mqtt_max_conns", capped)
+	if soft > 0 && uint64(capped) > soft*3/4 {
+		log.Warn("--mqtt-max-conns leaves few file descriptors for the rest of the server: raise the limit (ulimit -n, LimitNOFILE=)",
+			"mqtt_max_conns", capped, "limit", soft)
+	}
+	return capped
 }
 
 // denied records a refusal by the broker in the audit log (the broker

@@ -104,8 +104,17 @@ type BrokerConfig struct {
 	// ReceiveMaximum is the number of unacknowledged QoS 1/2 messages a
 	// client may send, as announced to MQTT 5 clients (default 1024).
 	ReceiveMaximum uint16
-	// MaxClients is the number of connections served at once (default 10000).
+	// MaxClients is the number of connections served at once (default
+	// 10000); a CONNECT over it is refused with "server unavailable".
 	MaxClients int64
+	// MaxConns is the number of TCP connections held at once, those that
+	// have not sent CONNECT yet included (default MaxClients plus a
+	// tenth). One over it is closed at once, before anything is read or a
+	// goroutine started, counted in lifeline_mqtt_denied_total{reason=
+	// "conn_limit"} and logged at most once a minute: idle sockets cannot
+	// take all the process's file descriptors (and with them the HTTP
+	// API). Set it below the descriptor limit, with room for the rest.
+	MaxConns int
 	// Metrics receives the broker's metrics (default: unregistered ones).
 	Metrics *Metrics
 	// Hooks are further mochi hooks, added after Lifeline's own access and
@@ -152,6 +161,9 @@ func (c BrokerConfig) withDefaults() BrokerConfig {
 	}
 	if c.MaxClients <= 0 {
 		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = int(c.MaxClients + c.MaxClients/10)
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
@@ -244,7 +256,8 @@ func NewBroker(cfg BrokerConfig, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("mqtt broker: hook %s: %w", h.ID(), err)
 		}
 	}
-	ln := &listener{id: "tcp", protocol: protocol, ln: nl, log: log, conns: map[net.Conn]struct{}{}}
+	ln := &listener{id: "tcp", protocol: protocol, ln: nl, log: log, conns: map[net.Conn]struct{}{},
+		max: cfg.MaxConns, metrics: cfg.Metrics, overLog: quota{window: time.Minute, perKey: 1, total: 1}}
 	if err := srv.AddListener(ln); err != nil {
 		cancel()
 		nl.Close()
@@ -415,14 +428,18 @@ func (b *Broker) Send(ctx context.Context, unit string, cmd telemetry.Command) e
 
 // listener is a mochi listener on a net.Listener that NewBroker opened,
 // which is how a port conflict surfaces before Run and how Addr knows the
-// port. Unlike mochi's own, it bounds the wait for CONNECT, closes
-// connections that never became clients, and waits for every goroutine it
-// started on Close.
+// port. Unlike mochi's own, it bounds the connections it holds
+// (MaxConns) and the wait for CONNECT, closes connections that never
+// became clients, and waits for every goroutine it started on Close.
 type listener struct {
 	id       string
 	protocol string // tcp or tls
 	ln       net.Listener
 	log      *slog.Logger
+	max      int
+	metrics  *Metrics
+	over     atomic.Int64 // connections refused at the cap since the last log line
+	overLog  quota
 
 	mu     sync.Mutex
 	closed bool
@@ -446,7 +463,7 @@ func (l *listener) Protocol() string { return l.protocol }
 
 // Serve accepts connections until Close.
 func (l *listener) Serve(establish listeners.EstablishFn) {
-	if !l.track(nil) {
+	if _, closed := l.track(nil); closed {
 		return
 	}
 	defer l.wg.Done()
@@ -464,9 +481,14 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		pause = 0
-		if !l.track(conn) {
+		full, closed := l.track(conn)
+		if closed {
 			conn.Close()
 			return
+		}
+		if full {
+			l.refuse(conn)
+			continue
 		}
 		go l.serveConn(establish, conn)
 	}
@@ -482,18 +504,41 @@ func (l *listener) serveConn(establish listeners.EstablishFn, conn net.Conn) {
 	_ = establish(l.id, conn)
 }
 
-// track registers a goroutine (and conn, if any) unless the listener is closed.
-func (l *listener) track(conn net.Conn) bool {
+// track registers a goroutine (and conn, if any) unless the listener is
+// closed or conn would be one over the cap.
+func (l *listener) track(conn net.Conn) (full, closed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return false
+		return false, true
 	}
 	if conn != nil {
+		if l.max > 0 && len(l.conns) >= l.max {
+			return true, false
+		}
 		l.conns[conn] = struct{}{}
 	}
 	l.wg.Add(1)
-	return true
+	return false, false
+}
+
+// refuse closes a connection over the cap at once (a reset, not a
+// graceful close: the client learns at once), counts it, and logs the
+// refusals at most once a minute.
+func (l *listener) refuse(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn() // not a word of TLS
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	conn.Close()
+	l.metrics.denied.WithLabelValues(DeniedConnLimit).Inc()
+	n := l.over.Add(1)
+	if l.overLog.allow("", time.Now()) {
+		l.over.Add(-n)
+		l.log.Warn("mqtt connection refused: at the connection cap", "max_conns", l.max, "refused", n)
+	}
 }
 
 func (l *listener) untrack(conn net.Conn) {
