@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -351,4 +354,94 @@ func TestMQTTConnectionCap(t *testing.T) {
 		}
 		return ok
 	})
+}
+
+// tinyDisk mounts a tmpfs of size bytes for the test and returns its path;
+// the test is skipped where mounting is not allowed (not root).
+func tinyDisk(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (root is needed): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file in dir until the disk is full and returns its name.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill: %v", err)
+			}
+			break
+		}
+	}
+	for n := len(buf) / 2; n > 0; n /= 2 { // the last crumbs too
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+	return f.Name()
+}
+
+// TestDiskFull: with the disk full, a new call got 500 and /readyz stayed
+// ready while nothing could be written. Now the call gets 503 (try again),
+// readiness fails until the data directory has room again, and then
+// everything works without a restart.
+func TestDiskFull(t *testing.T) {
+	dir := tinyDisk(t, 16<<20)
+	m := startMain(t, func(c *Config) { c.DataDir = dir })
+	call := map[string]any{"location": map[string]float64{"lat": 29.1838, "lon": 104.9818}, "priority": 2, "category": "other", "address": strings.Repeat("a long address ", 30)}
+	filler := fill(t, dir)
+
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	code, calls := http.StatusCreated, 0
+	for ; code == http.StatusCreated && calls < 5000; calls++ {
+		code = m.do(t, "POST", "/api/v1/incidents", call, &e)
+	}
+	t.Logf("the disk took %d calls", calls-1)
+	if code != http.StatusServiceUnavailable || e.Error.Code != "unavailable" {
+		t.Fatalf("call %d on a full disk: %d %s, want 503 unavailable", calls, code, e.Error.Code)
+	}
+	resp, err := http.Get(m.url("/readyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with a full disk: %d, want 503", resp.StatusCode)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "ready again", func() bool {
+		resp, err := http.Get(m.url("/readyz"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if code := m.do(t, "POST", "/api/v1/incidents", call, nil); code != http.StatusCreated {
+		t.Fatalf("a call once there is room again: %d", code)
+	}
 }

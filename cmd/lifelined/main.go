@@ -366,9 +366,12 @@ func (m *Main) bootstrap(ctx context.Context) error {
 	return nil
 }
 
+// ready is /readyz: the record answers and can write (a write that failed
+// for want of room fails readiness until the store's probe writes again),
+// and the broker is up.
 func (m *Main) ready(ctx context.Context) error {
 	if err := m.record.Ping(ctx); err != nil {
-		return fmt.Errorf("the record does not answer: %w", err)
+		return fmt.Errorf("the record does not answer or cannot write: %w", err)
 	}
 	if !m.connected() {
 		return errors.New("not connected to the MQTT broker " + redacted(m.mqttURL))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/internal/groupcommit"
+	"github.com/lifeline-ems/lifeline/dispatch/internal/writable"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -45,7 +46,7 @@ const (
 // servers. It implements dispatch.Store, dispatch.Users, dispatch.Auditor
 // and telemetry.History.
 type DB struct {
-	pool   *pgxpool.Pool
+	pool   pool
 	fixes  *groupcommit.Committer
 	units  unitSet // units known to have a row in position_units
 	logger *slog.Logger
@@ -86,7 +87,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db := &DB{pool: pool, logger: logger, units: unitSet{m: map[string]struct{}{}}}
+	db := &DB{pool: newPool(pool), logger: logger, units: unitSet{m: map[string]struct{}{}}}
 	db.copyFixes = copyDirect
 	if err := db.MaintainPartitions(ctx, time.Now(), 0); err != nil {
 		pool.Close()
@@ -128,8 +129,35 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, logger *slog.Logger) error
 	return err
 }
 
-// Ping reports whether the database answers, for readiness checks.
-func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+// Ping reports whether the database answers and can write, for
+// readiness checks: after a write failed for want of room or of a working
+// disk (storeError), until a probe of probeSize bytes is written again
+// (see writable.Latch).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return err
+	}
+	return db.pool.writes.Check(ctx, db.probe)
+}
+
+// probeSize is what the write probe writes: more than a relation's
+// extension and a WAL segment's worth of records.
+const probeSize = 1 << 20
+
+// probe writes probeSize bytes into write_probe, whose column is stored
+// uncompressed, and rolls the transaction back: PostgreSQL has to find
+// room for them (extending the table, writing WAL) all the same.
+func (db *DB) probe(ctx context.Context) error {
+	tx, err := db.pool.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `INSERT INTO write_probe (pad) SELECT string_agg(md5(random()::text), '') FROM generate_series(1, $1)`, probeSize/32); err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	return nil
+}
 
 // Close waits for the position writers to commit what they hold, then
 // closes the pool.
@@ -139,9 +167,95 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// inTx runs fn in a transaction.
+// inTx runs fn in a transaction, its errors mapped (storeError).
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db.pool, fn)
+	return db.pool.storeError(pgx.BeginFunc(ctx, db.pool.Pool, fn), true)
+}
+
+// pool is the connection pool with what PostgreSQL says mapped to
+// dispatch codes on the way out (storeError): the store's code uses it as
+// it would a *pgxpool.Pool, and every statement's error is mapped.
+type pool struct {
+	*pgxpool.Pool
+	writes *writable.Latch
+}
+
+func newPool(p *pgxpool.Pool) pool { return pool{Pool: p, writes: new(writable.Latch)} }
+
+// Exec runs a write.
+func (p pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := p.Pool.Exec(ctx, sql, args...)
+	return tag, p.storeError(err, true)
+}
+
+// Query runs a read.
+func (p pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r, err := p.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, p.storeError(err, false)
+	}
+	return rows{Rows: r, p: p}, nil
+}
+
+// QueryRow runs a read of one row.
+func (p pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return row{Row: p.Pool.QueryRow(ctx, sql, args...), p: p}
+}
+
+type rows struct {
+	pgx.Rows
+	p pool
+}
+
+func (r rows) Err() error { return r.p.storeError(r.Rows.Err(), false) }
+
+type row struct {
+	pgx.Row
+	p pool
+}
+
+func (r row) Scan(dest ...any) error { return r.p.storeError(r.Row.Scan(dest...), false) }
+
+// More PostgreSQL error codes Lifeline maps (see storeError).
+const (
+	diskFull            = "53100"
+	ioError             = "58030"
+	invalidByteSequence = "22021" // a NUL in text, which PostgreSQL cannot store
+	untranslatable      = "22P05"
+)
+
+// storeError maps what PostgreSQL says to a dispatch code where one
+// applies, keeping err in the chain. A full disk or an I/O error is
+// unavailable and, for a write, sets the write latch that Ping reports;
+// the server short of other resources (class 53), shutting down or not
+// taking connections (57P01-57P03), or the connection to it failing
+// (class 08, a failed connect) is unavailable; text it cannot store is
+// invalid (the API refuses it first: telemetry.CheckText). Other errors
+// are returned unchanged.
+func (p pool) storeError(err error, write bool) error {
+	if err == nil {
+		return nil
+	}
+	code := pgCode(err)
+	var connect *pgconn.ConnectError
+	switch {
+	case code == diskFull || code == ioError:
+		if write {
+			p.writes.Fail(err)
+		}
+		return unavailable(err)
+	case strings.HasPrefix(code, "53"), strings.HasPrefix(code, "08"),
+		code == "57P01", code == "57P02", code == "57P03", errors.As(err, &connect):
+		return unavailable(err)
+	case code == invalidByteSequence || code == untranslatable:
+		return fmt.Errorf("%w: %w", dispatch.Errorf(dispatch.CodeInvalid, "text holds a character the record cannot store"), err)
+	}
+	return err
+}
+
+// unavailable is err as a dispatch error a client may retry (503).
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", dispatch.Errorf(dispatch.CodeUnavailable, "the record cannot be written now; try again shortly"), err)
 }
 
 // PostgreSQL error codes Lifeline maps.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/internal/groupcommit"
+	"github.com/lifeline-ems/lifeline/dispatch/internal/writable"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -42,6 +44,8 @@ type DB struct {
 	read   *sql.DB // read-only connections
 	fixes  *groupcommit.Committer
 	logger *slog.Logger
+	dir    string         // the data directory
+	writes writable.Latch // set while writes fail for want of room or disk
 }
 
 var (
@@ -75,7 +79,7 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	db := &DB{write: write, logger: logger}
+	db := &DB{write: write, logger: logger, dir: dir}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
@@ -123,8 +127,44 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	return nil
 }
 
-// Ping reports whether the database answers, for readiness checks.
-func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
+// Ping reports whether the database answers and can write, for
+// readiness checks: after a write failed for want of room or of a working
+// disk, until the data directory takes a probe of probeSize bytes again
+// (see writable.Latch).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.writes.Check(ctx, db.probe)
+}
+
+// probeSize is what the write probe writes: room for a good many
+// transactions, and more than a page of SQLite's.
+const probeSize = 1 << 20
+
+// probe writes probeSize bytes of noise (a compressing file system must
+// not make them smaller) to a file in the data directory, syncs and
+// removes it.
+func (db *DB) probe(ctx context.Context) error {
+	f, err := os.CreateTemp(db.dir, ".write-probe-*")
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	defer os.Remove(f.Name())
+	buf := make([]byte, probeSize)
+	_, _ = rand.Read(buf)
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	return ctx.Err()
+}
 
 // Close waits for the position writer to commit what it holds, then
 // closes the database.
@@ -136,16 +176,43 @@ func (db *DB) Close() error {
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE: SQLite's one
 // writer lock is taken at the start, so what fn reads stays true until it
 // commits).
+//
+// Every write goes through it, so its errors are mapped here (storeError).
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return db.storeError(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		return db.storeError(err)
+	}
+	return db.storeError(tx.Commit())
+}
+
+// storeError maps what SQLite says of a write to a dispatch code where
+// one applies, keeping err in the chain: a full disk, an I/O error, a
+// database gone read-only or that cannot be opened is unavailable (and
+// sets the write latch that Ping reports), as is the writer lock still
+// busy after busy_timeout. Other errors are returned unchanged.
+func (db *DB) storeError(err error) error {
+	var e *sqlite.Error
+	if err == nil || !errors.As(err, &e) {
 		return err
 	}
-	return tx.Commit()
+	switch e.Code() & 0xff { // the primary code of an extended one
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+		db.writes.Fail(err)
+		return unavailable(err)
+	case sqlite3.SQLITE_BUSY:
+		return unavailable(err)
+	}
+	return err
+}
+
+// unavailable is err as a dispatch error a client may retry (503).
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", dispatch.Errorf(dispatch.CodeUnavailable, "the record cannot be written now; try again shortly"), err)
 }
 
 // constraint maps SQLite's constraint violations to dispatch codes: a
