@@ -25,6 +25,12 @@
 // client. deploy/mosquitto-acl and deploy/EMQX.md apply the same rules to
 // external brokers.
 //
+// The broker is built to be attacked by a terminal that has valid
+// credentials: it caps the connections it holds (MaxConns), answers every
+// QoS 1 publish it refuses, puts clients that keep doing what no working
+// terminal does in a penalty box (penalties), and never logs a payload:
+// mochi logs through libLog, which summarises packets and rate-limits.
+//
 // Both have a Run(ctx) method that returns once ctx is done and everything
 // they started has stopped.
 package mqtt
