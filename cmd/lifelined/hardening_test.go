@@ -255,7 +255,7 @@ func TestRefusedPublishFlood(t *testing.T) {
 	payload := []byte(strings.Repeat("PAYLOAD-OF-THE-FLOOD ", 250_000/21))
 
 	var connects, refused int
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		lost := make(chan struct{}, 1)
 		opts := terminalOptions(m.MQTTURL(), attacker, password).SetProtocolVersion(4).SetConnectTimeout(5 * time.Second).
@@ -277,13 +277,13 @@ func TestRefusedPublishFlood(t *testing.T) {
 	out := logged.String()
 	t.Logf("%d connects, %d refused, %d bytes of log", connects, refused, len(out))
 	if refused == 0 || connects > 8 {
-		t.Errorf("%d connects and %d refused in 4 s: want the terminal refused after a few", connects, refused)
+		t.Errorf("%d connects and %d refused in 3 s: want the terminal refused after a few", connects, refused)
 	}
 	if carries(out, "PAYLOAD-OF-THE-FLOOD") {
 		t.Errorf("the log carries the payload (%d bytes of log)", len(out))
 	}
 	if len(out) > 16<<10 {
-		t.Errorf("%d bytes of log in 4 s:\n%.4000s", len(out), out)
+		t.Errorf("%d bytes of log in 3 s:\n%.4000s", len(out), out)
 	}
 	if n := metricValue(t, m, `lifeline_mqtt_denied_total{reason="penalty"}`); n == 0 {
 		t.Error("no CONNECT refused for the penalty in lifeline_mqtt_denied_total")

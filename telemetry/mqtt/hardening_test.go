@@ -34,7 +34,7 @@ func TestBrokerRefusedPublishLoop(t *testing.T) {
 
 	var connects, refused int
 	var refusal error
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		var lost <-chan error
 		c, err := dial(t, s.url, "U1", login("U1", "pw-U1"), func(o *paho.ClientOptions) { lost = onLost(o) })
@@ -54,7 +54,7 @@ func TestBrokerRefusedPublishLoop(t *testing.T) {
 	}
 	t.Logf("%d connects, %d refused (%v), %d bytes of log", connects, refused, refusal, len(logged.String()))
 	if refused == 0 || connects > 8 {
-		t.Errorf("%d connects and %d refused in 4 s: want the client refused after a few", connects, refused)
+		t.Errorf("%d connects and %d refused in 3 s: want the client refused after a few", connects, refused)
 	}
 	if got := s.metrics.Denied(mqtt.DeniedPenalty); got == 0 {
 		t.Error("lifeline_mqtt_denied_total{reason=penalty} = 0")
@@ -64,7 +64,7 @@ func TestBrokerRefusedPublishLoop(t *testing.T) {
 		t.Errorf("the log carries the payload (%d bytes of log)", len(out))
 	}
 	if len(out) > 16<<10 {
-		t.Errorf("%d bytes of log for one client in 4 s:\n%.4000s", len(out), out)
+		t.Errorf("%d bytes of log for one client in 3 s:\n%.4000s", len(out), out)
 	}
 	// Another unit is not slowed.
 	publish(t, s.unit(t, "U2"), topic, []byte(`{}`))
