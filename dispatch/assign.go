@@ -24,7 +24,7 @@ func (s *Service) Assign(ctx context.Context, by Principal, incidentID, unitID s
 		return nil, Errorf(CodeForbidden, "an integrator may not assign units: a dispatcher decides who goes")
 	}
 	s.decide.Lock()
-	a, inc, again, err := s.assign(ctx, by, incidentID, unitID)
+	a, inc, again, cmds, err := s.assign(ctx, by, incidentID, unitID)
 	s.decide.Unlock()
 	if err != nil {
 		if errors.Is(err, errForbidden) {
@@ -33,7 +33,7 @@ func (s *Service) Assign(ctx context.Context, by Principal, incidentID, unitID s
 		return nil, err
 	}
 	s.audit.append(ctx, by.Name, AuditAssign, inc.ID, map[string]any{"assignment": a.ID, "unit": unitID, "role": by.Role, "reassign": again})
-	s.sendAssign(ctx, a, inc)
+	s.deliver(ctx, cmds)
 	return a, nil
 }
 
@@ -46,8 +46,9 @@ func (s *Service) denied(ctx context.Context, by Principal, incident, unit, why 
 // assign does the checks and stores the assignment, the unit's move to
 // dispatched and the incident's move to assigned in one compare-and-set;
 // again reports whether the incident had an assignment before (a
-// reassignment). The caller holds s.decide.
-func (s *Service) assign(ctx context.Context, by Principal, incidentID, unitID string) (a *Assignment, inc *Incident, again bool, err error) {
+// reassignment), and cmds the assign command stored with it, to be
+// delivered. The caller holds s.decide.
+func (s *Service) assign(ctx context.Context, by Principal, incidentID, unitID string) (a *Assignment, inc *Incident, again bool, cmds []OutboxCommand, err error) {
 	d, err := s.decideAndCommit(ctx, func() (decision, error) {
 		cur, err := s.Incident(ctx, by, incidentID)
 		if err != nil {
@@ -80,10 +81,11 @@ func (s *Service) assign(ctx context.Context, by Principal, incidentID, unitID s
 		inc = next(cur, now)
 		inc.Status = IncidentAssigned
 		r, t := move(st, Dispatched, cur.ID, a.ID, sourceDispatcher+by.Name, now)
-		return decision{change: Change{Incident: inc, Assignments: []*Assignment{a}, Units: []UnitRecord{r}, Transitions: []Transition{t}}, incident: inc}, nil
+		cmd := s.assignCommand(ctx, a, inc, now)
+		return decision{change: Change{Incident: inc, Assignments: []*Assignment{a}, Units: []UnitRecord{r}, Transitions: []Transition{t}, Commands: []OutboxCommand{cmd}}, incident: inc}, nil
 	})
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, nil, err
 	}
-	return a, d.incident, again, nil
+	return a, d.incident, again, d.change.Commands, nil
 }

@@ -18,6 +18,10 @@ const (
 	// EventSessions says that sessions ended. It is internal: the live
 	// feed closes the matching consoles and never sends it on.
 	EventSessions EventType = "sessions"
+
+	// EventPrearrival: a unit started transporting a patient; the
+	// receiving hospital is told what comes and when.
+	EventPrearrival EventType = "prearrival"
 )
 
 // Event is one change of the live picture: a unit moved or changed status,
@@ -29,6 +33,7 @@ type Event struct {
 	Incident   *Incident   `json:"incident,omitempty"`
 	Assignment *Assignment `json:"assignment,omitempty"`
 	Alert      *Alert      `json:"alert,omitempty"`
+	Prearrival *Prearrival `json:"prearrival,omitempty"`
 	// Jurisdiction scopes the event for county consoles.
 	Jurisdiction string `json:"-"`
 	// Sessions names the sessions an EventSessions ended. Like
@@ -61,6 +66,13 @@ const (
 	// or cleared before reaching the patient); the call is back in the
 	// queue.
 	AlertAborted AlertKind = "aborted"
+	// AlertAckTimeout: a terminal did not acknowledge an assignment in
+	// time; per policy the next candidate is named or already assigned.
+	AlertAckTimeout AlertKind = "ack_timeout"
+	// AlertInferred: telemetry suggests a unit's status (stopped at the
+	// scene, at a hospital); Status is the suggestion for the dispatcher
+	// to confirm, or the status the engine applied.
+	AlertInferred AlertKind = "inferred"
 )
 
 // Alert is something a dispatcher must act on now, with the next
@@ -73,6 +85,9 @@ type Alert struct {
 	Message    string          `json:"message"`
 	At         time.Time       `json:"at"`
 	Next       *Recommendation `json:"next,omitempty"`
+
+	// Status is the status an inferred alert suggests, or applied.
+	Status UnitStatus `json:"status,omitempty"`
 }
 
 // Publisher takes events for fan-out.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lifeline-ems/lifeline/telemetry"
@@ -73,6 +75,39 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 		s.refusePress(ctx, r, "", fmt.Sprintf("%q is not a status a crew can press", r.Status))
 		return nil
 	}
+	from, err := s.changeStatus(ctx, statusChange{unit: r.Unit, to: to, source: SourceTerminal, at: r.Time})
+	switch {
+	case errors.Is(err, errIgnore):
+		return nil
+	case errors.Is(err, errRefused):
+		s.refusePress(ctx, r, from, fmt.Sprintf("cannot go from %s to %s", from, to))
+		return nil
+	}
+	return err
+}
+
+// statusChange is a unit's move to a status: a crew press (source
+// terminal), a dispatcher's word (dispatcher:<name>) or what telemetry
+// shows (inferred).
+type statusChange struct {
+	unit   string
+	to     UnitStatus
+	source string
+	at     time.Time
+	// only, when set, applies the change only while the unit is still in
+	// one of these statuses on incident (an inference made from them).
+	only     []UnitStatus
+	incident string
+}
+
+// changeStatus applies c under the lifecycle's rules and returns the
+// status the unit had: errRefused when the lifecycle does not allow the
+// move, errIgnore when there is nothing to change. A press older than
+// the unit's last press is ignored. A unit that stops or clears before it
+// has done its part aborts its assignment and the call is back in the
+// queue, with an alert; a unit that starts transporting announces the
+// patient to the advised hospital (prearrival).
+func (s *Service) changeStatus(ctx context.Context, c statusChange) (UnitStatus, error) {
 	s.decide.Lock()
 	defer s.decide.Unlock()
 	var (
@@ -81,15 +116,18 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 	)
 	d, err := s.decideAndCommit(ctx, func() (decision, error) {
 		aborted = nil
-		st, ok := s.pic.Unit(r.Unit)
+		st, ok := s.pic.Unit(c.unit)
 		if !ok {
 			return decision{}, errIgnore // the pipeline only passes known units; the registry may have changed
 		}
 		from = st.Status
-		if r.Time.Before(st.PressAt) || st.Status == to {
+		if st.Status == c.to || (c.source == SourceTerminal && c.at.Before(st.PressAt)) {
 			return decision{}, errIgnore
 		}
-		if !canPress(st.Status, to) {
+		if c.only != nil && (!slices.Contains(c.only, st.Status) || st.Incident != c.incident) {
+			return decision{}, errIgnore // the unit moved on since the inference
+		}
+		if !canPress(st.Status, c.to) {
 			return decision{}, errRefused
 		}
 		now := s.now().UTC()
@@ -98,17 +136,17 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 		if asg != "" {
 			a, err := s.store.Assignment(ctx, asg)
 			if err != nil {
-				return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+				return decision{}, fmt.Errorf("status of %s: %w", c.unit, err)
 			}
 			inc, err := s.store.Incident(ctx, a.Incident)
 			if err != nil {
-				return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+				return decision{}, fmt.Errorf("status of %s: %w", c.unit, err)
 			}
 			status := a.Status
 			switch {
-			case to == Available || to == OutOfService:
+			case c.to == Available || c.to == OutOfService:
 				status = AssignCompleted
-				if !servedBy(st.Status, to) {
+				if !servedBy(st.Status, c.to) {
 					status, aborted = AssignAborted, a
 				}
 				incident, asg = "", ""
@@ -116,14 +154,14 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 				status = AssignAccepted
 			}
 			if status != a.Status {
-				na := nextAssignment(a, status, r.Time)
+				na := nextAssignment(a, status, c.at)
 				if status == AssignAborted {
-					na.Reason = fmt.Sprintf("unit pressed %s while %s", to, st.Status)
+					na.Reason = fmt.Sprintf("unit %s %s while %s", pressedBy(c.source), c.to, st.Status)
 				}
 				d.change.Assignments = []*Assignment{na}
 				as, err := s.store.Assignments(ctx, a.Incident)
 				if err != nil {
-					return decision{}, fmt.Errorf("status of %s: %w", r.Unit, err)
+					return decision{}, fmt.Errorf("status of %s: %w", c.unit, err)
 				}
 				d.change.Incident = withStatus(inc, replace(as, na), now)
 			}
@@ -132,24 +170,30 @@ func (s *Service) Status(ctx context.Context, r telemetry.Status) error {
 				d.incident = d.change.Incident
 			}
 		}
-		rec, t := move(st, to, incident, asg, SourceTerminal, r.Time)
+		rec, t := move(st, c.to, incident, asg, c.source, c.at)
 		d.change.Units = []UnitRecord{rec}
 		d.change.Transitions = []Transition{t}
 		return d, nil
 	})
-	switch {
-	case errors.Is(err, errIgnore):
-		return nil
-	case errors.Is(err, errRefused):
-		s.refusePress(ctx, r, from, fmt.Sprintf("cannot go from %s to %s", from, to))
-		return nil
-	case err != nil:
-		return err
+	if err != nil {
+		return from, err
 	}
 	if aborted != nil {
-		s.abortAlert(ctx, aborted, d.incident, fmt.Sprintf("unit %s pressed %s while %s: the call is back in the queue", r.Unit, to, from))
+		s.abortAlert(ctx, aborted, d.incident, fmt.Sprintf("unit %s %s %s while %s: the call is back in the queue", c.unit, pressedBy(c.source), c.to, from))
 	}
-	return nil
+	if c.to == Transporting && d.incident != nil {
+		s.prearrival(ctx, c.unit, d.incident)
+	}
+	return from, nil
+}
+
+// pressedBy says who moved a unit, for messages: "pressed" for its crew,
+// "was set" for anyone else.
+func pressedBy(source string) string {
+	if source == SourceTerminal {
+		return "pressed"
+	}
+	return "was set " + source + " to"
 }
 
 // errIgnore and errRefused end a decision that changes nothing.
@@ -162,7 +206,7 @@ var (
 func (s *Service) refusePress(ctx context.Context, r telemetry.Status, from UnitStatus, why string) {
 	s.metrics.pressRefused.WithLabelValues(string(from), r.Status).Inc()
 	s.log.Warn("status press refused", "unit", r.Unit, "from", from, "to", r.Status, "why", why)
-	s.send(ctx, r.Unit, telemetry.Command{Type: telemetry.CommandReject, Status: r.Status, Reason: why})
+	s.sendNow(ctx, r.Unit, telemetry.Command{Type: telemetry.CommandReject, Status: r.Status, Reason: why})
 }
 
 // abortAlert tells the dispatchers that a unit could not go on with a
@@ -307,6 +351,7 @@ func (s *Service) EndIncident(ctx context.Context, by Principal, id string, stat
 			na := nextAssignment(a, AssignCancelled, now)
 			na.Reason = "call cancelled by " + by.Name
 			c.Assignments = append(c.Assignments, na)
+			c.Commands = append(c.Commands, s.cancelCommand(na, "call cancelled", now))
 			stood = append(stood, na)
 			if st, ok := s.pic.Unit(a.Unit); ok && st.Assignment == a.ID {
 				rec, t := move(st, Available, "", "", sourceDispatcher+by.Name, now)
@@ -322,9 +367,7 @@ func (s *Service) EndIncident(ctx context.Context, by Principal, id string, stat
 		return nil, err
 	}
 	s.audit.append(ctx, by.Name, AuditIncidentEnd, id, map[string]any{"status": status, "outcome": outcome, "stood_down": len(stood)})
-	for _, a := range stood {
-		s.sendCancel(ctx, a, "call cancelled")
-	}
+	s.deliver(ctx, d.change.Commands)
 	return d.incident, nil
 }
 
@@ -344,7 +387,7 @@ func (s *Service) CancelAssignment(ctx context.Context, by Principal, incidentID
 	}
 	s.decide.Lock()
 	var na *Assignment
-	_, err := s.decideAndCommit(ctx, func() (decision, error) {
+	d, err := s.decideAndCommit(ctx, func() (decision, error) {
 		inc, err := s.Incident(ctx, by, incidentID)
 		if err != nil {
 			return decision{}, err
@@ -377,6 +420,7 @@ func (s *Service) CancelAssignment(ctx context.Context, by Principal, incidentID
 			rec, t := move(st, Available, "", "", sourceDispatcher+by.Name, now)
 			d.change.Units, d.change.Transitions = []UnitRecord{rec}, []Transition{t}
 		}
+		d.change.Commands = []OutboxCommand{s.cancelCommand(na, na.Reason, now)}
 		return d, nil
 	})
 	s.decide.Unlock()
@@ -384,7 +428,7 @@ func (s *Service) CancelAssignment(ctx context.Context, by Principal, incidentID
 		return nil, err
 	}
 	s.audit.append(ctx, by.Name, AuditStandDown, incidentID, map[string]any{"assignment": assignmentID, "unit": na.Unit, "reason": na.Reason})
-	s.sendCancel(ctx, na, na.Reason)
+	s.deliver(ctx, d.change.Commands)
 	return na, nil
 }
 

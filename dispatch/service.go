@@ -39,6 +39,20 @@ type Config struct {
 	Registry prometheus.Registerer
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	// CommandTTL is how long a command waits in the outbox for its
+	// terminal at most; default DefaultCommandTTL.
+	CommandTTL time.Duration
+	// CourierEvery is how often the courier sweeps the outbox; default
+	// DefaultCourierEvery.
+	CourierEvery time.Duration
+	// RedeliverOnOnline makes a terminal's online report send its pending
+	// commands again: for an external broker, where the server does not
+	// see terminals connect (the embedded broker calls Courier.Ready).
+	RedeliverOnOnline bool
+	// Infer is what the engine does with a status telemetry shows: offer
+	// it to the dispatchers (the default), apply it, or nothing.
+	Infer InferConfig
 }
 
 // DefaultCellMetres is the grid cell size of the unit index, chosen by
@@ -63,6 +77,11 @@ type Service struct {
 	audit   auditLog
 	metrics *metrics
 
+	commandTTL        time.Duration
+	courier           *Courier
+	redeliverOnOnline bool
+	infer             *inferrer
+
 	// decide serialises the decisions of this process (assignments,
 	// presses, acks), so that each is decided from the state the one
 	// before it left; across processes the record's versions do.
@@ -80,10 +99,19 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Area == nil || cfg.Store == nil || cfg.Events == nil {
 		return nil, fmt.Errorf("dispatch: Area, Store and Events are required")
 	}
+	var err error
 	s := &Service{
 		area: cfg.Area, store: cfg.Store, tracks: cfg.Tracks, events: cfg.Events, cmds: cfg.Commands,
 		eta: cfg.ETA, radii: cfg.Radii, pic: cfg.Picture, stale: cfg.StaleAfter, top: cfg.Candidates,
 		now: cfg.Now, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
+		commandTTL: cfg.CommandTTL, redeliverOnOnline: cfg.RedeliverOnOnline,
+	}
+	if s.commandTTL <= 0 {
+		s.commandTTL = DefaultCommandTTL
+	}
+	s.courier = newCourier(s, cfg.CourierEvery)
+	if s.infer, err = newInferrer(cfg.Infer); err != nil {
+		return nil, err
 	}
 	if s.eta == nil {
 		s.eta = geo.DefaultETA

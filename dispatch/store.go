@@ -54,6 +54,9 @@ type Store interface {
 	// was decided from, or when a unit would hold two active assignments;
 	// with not found when c updates a row that does not exist.
 	Apply(ctx context.Context, c Change) error
+
+	Outbox
+	HospitalStates
 }
 
 // UnitRecord is a unit's dispatch state as the record keeps it: its
@@ -84,6 +87,9 @@ type Change struct {
 	Assignments []*Assignment // inserted (Version 1) or updated
 	Units       []UnitRecord  // inserted (Version 1) or updated
 	Transitions []Transition  // appended
+	// Commands are the commands to terminals the decision causes,
+	// inserted into the outbox (pending).
+	Commands []OutboxCommand
 }
 
 // Tracks reads the position history that telemetry records

@@ -24,7 +24,7 @@ func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
 	}
 	f := *p.Latest
 	pos := &Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time, Received: f.Received}
-	s.update(p.Unit, func(st *UnitState) bool {
+	st, moved := s.update(p.Unit, func(st *UnitState) bool {
 		if st.Position != nil && !f.Time.After(st.Position.Time) {
 			return false
 		}
@@ -33,6 +33,9 @@ func (s *Service) Positions(ctx context.Context, p telemetry.Positions) error {
 		st.LastSeen = later(st.LastSeen, f.Received)
 		return true
 	})
+	if moved {
+		s.inferFrom(ctx, st, p.Fixes)
+	}
 	return nil
 }
 
@@ -50,7 +53,12 @@ func (s *Service) Video(ctx context.Context, v telemetry.Video) error {
 }
 
 // Presence records a terminal going online or offline (telemetry.Sink).
+// With RedeliverOnOnline, a terminal that reports online again gets its
+// pending commands again.
 func (s *Service) Presence(ctx context.Context, p telemetry.Presence) error {
+	if p.Online && s.redeliverOnOnline {
+		s.courier.Ready(p.Unit)
+	}
 	s.update(p.Unit, func(st *UnitState) bool {
 		if st.Online == p.Online {
 			return false

@@ -18,6 +18,8 @@ type Store struct {
 	byIncident  map[string][]string
 	transitions []dispatch.Transition
 	units       map[string]dispatch.UnitRecord
+	outbox      outbox
+	hospitals   map[string]dispatch.HospitalState
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -30,6 +32,8 @@ func NewStore() *Store {
 		assignments: map[string]*dispatch.Assignment{},
 		byIncident:  map[string][]string{},
 		units:       map[string]dispatch.UnitRecord{},
+		outbox:      outbox{byID: map[string]int{}},
+		hospitals:   map[string]dispatch.HospitalState{},
 	}
 }
 
@@ -183,6 +187,7 @@ func (s *Store) Apply(ctx context.Context, c dispatch.Change) error {
 		s.units[r.Unit] = r
 	}
 	s.transitions = append(s.transitions, c.Transitions...)
+	s.outbox.insert(c.Commands)
 	return nil
 }
 
@@ -243,7 +248,7 @@ func (s *Store) check(c dispatch.Change) error {
 			return conflict("unit", r.Unit, cur.Version, r.Version)
 		}
 	}
-	return nil
+	return s.outbox.check(c.Commands)
 }
 
 // conflict is the error of a row changed since the change read it.

@@ -279,7 +279,7 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 				return fmt.Errorf("transition of %s: %w", t.Unit, err)
 			}
 		}
-		return nil
+		return insertCommands(ctx, tx, c.Commands)
 	})
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)

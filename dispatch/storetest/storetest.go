@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
+	t.Run("HospitalStates", func(t *testing.T) { testHospitalStates(t, open) })
 }
 
 // t0 is the suite's clock: a time with microseconds, in UTC.
