@@ -41,6 +41,10 @@ type Dispatcher interface {
 	Assign(ctx context.Context, by dispatch.Principal, incident, unit string) (*dispatch.Assignment, error)
 	EndIncident(ctx context.Context, by dispatch.Principal, id string, status dispatch.IncidentStatus, outcome string) (*dispatch.Incident, error)
 	CancelAssignment(ctx context.Context, by dispatch.Principal, incident, assignment, reason string) (*dispatch.Assignment, error)
+	SetStatus(ctx context.Context, by dispatch.Principal, unit string, to dispatch.UnitStatus) (dispatch.UnitState, error)
+	Destinations(ctx context.Context, by dispatch.Principal, incident string) (dispatch.Destinations, error)
+	Hospitals(ctx context.Context, scope string) ([]dispatch.HospitalStatus, error)
+	SetDiversion(ctx context.Context, by dispatch.Principal, hospital string, d dispatch.Diversion) (dispatch.HospitalStatus, error)
 }
 
 // Access is what the web layer needs of dispatch.Access: sessions, users
@@ -227,7 +231,10 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /api/v1/incidents/{id}", a(s.endIncident))
 	m.HandleFunc("POST /api/v1/incidents/{id}/assignments", a(s.assign))
 	m.HandleFunc("DELETE /api/v1/incidents/{id}/assignments/{aid}", a(s.standDown))
+	m.HandleFunc("GET /api/v1/incidents/{id}/destinations", a(s.destinations))
+	m.HandleFunc("POST /api/v1/units/{id}/status", a(s.setUnitStatus))
 	m.HandleFunc("GET /api/v1/hospitals", a(s.hospitals))
+	m.HandleFunc("PATCH /api/v1/hospitals/{id}", a(s.setDiversion))
 	m.HandleFunc("GET /api/v1/live", a(s.hub.serve))
 	m.HandleFunc("/api/", a(func(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
 		s.Error(w, r, dispatch.Errorf(dispatch.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
@@ -480,35 +487,4 @@ func (s *Server) standDown(w http.ResponseWriter, r *http.Request, p dispatch.Pr
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
-}
-
-// hospitalView is a hospital on the wire.
-type hospitalView struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Jurisdiction string            `json:"jurisdiction"`
-	Level        string            `json:"level"`
-	Location     dispatch.LatLon   `json:"location"`
-	Centres      []dispatch.Centre `json:"centres"`
-	Illustrative bool              `json:"illustrative,omitempty"`
-}
-
-// hospitals lists the destinations of the whole area (a crew may take a
-// patient across a county line), narrowed by ?jurisdiction=.
-func (s *Server) hospitals(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
-	area := s.cfg.Dispatch.Area()
-	scope := r.URL.Query().Get("jurisdiction")
-	if _, ok := area.Jurisdiction(scope); scope != "" && !ok {
-		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, "jurisdiction %q is not in the area", scope))
-		return
-	}
-	out := []hospitalView{}
-	for _, h := range area.Hospitals {
-		if scope != "" && !area.Within(h.Jurisdiction, scope) {
-			continue
-		}
-		out = append(out, hospitalView{ID: h.ID, Name: h.Name, Jurisdiction: h.Jurisdiction, Level: h.Level,
-			Location: dispatch.LatLon{Lat: h.Location.Lat(), Lon: h.Location.Lon()}, Centres: h.Centres, Illustrative: h.Illustrative})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"hospitals": out})
 }
