@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lifeline-ems/lifeline/dispatch"
 )
 
 // Config is everything lifelined can be told. Every flag has an environment
@@ -53,6 +55,14 @@ type Config struct {
 	// AdminPassword is the first administrator's password, from
 	// LIFELINE_ADMIN_PASSWORD only (never a flag: flags show in ps).
 	AdminPassword string
+
+	// AckTimeout is how long a terminal has to acknowledge an assignment
+	// (0: never checked); AckPolicy what happens then: alert, offer or
+	// reassign.
+	AckTimeout time.Duration
+	AckPolicy  string
+	// InferStatus is what telemetry-inferred statuses do: offer, apply or off.
+	InferStatus string
 }
 
 // DefaultConfig returns the embedded default of contract v1.
@@ -60,6 +70,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data", UnitRate: 20, Retention: 400 * 24 * time.Hour,
 		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info",
+		AckTimeout: dispatch.DefaultAckTimeout, AckPolicy: string(dispatch.AckOffer), InferStatus: string(dispatch.InferOffer),
 	}
 }
 
@@ -92,6 +103,9 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
 	fs.IntVar(&c.MQTTMaxConns, "mqtt-max-conns", c.MQTTMaxConns, "TCP connections the embedded broker holds at once, idle ones included; more are closed at once (0: three quarters of the file descriptor limit, at most 11000)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "how long a terminal has to acknowledge an assignment before the dispatchers are alerted (0: never)")
+	fs.StringVar(&c.AckPolicy, "ack-timeout-policy", c.AckPolicy, "on an ack timeout: alert, offer (name the next candidate) or reassign (assign it)")
+	fs.StringVar(&c.InferStatus, "infer-status", c.InferStatus, "statuses telemetry shows (on scene, at hospital): offer them to the dispatchers, apply them, or off")
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
 		v, ok := lookup(getenv, envName(f.Name))
@@ -143,6 +157,19 @@ func (c Config) Validate() error {
 	}
 	if c.DemoSpeedup <= 0 {
 		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)
+	}
+	if c.AckTimeout < 0 {
+		return fmt.Errorf("--ack-timeout %v: want 0 (never) or more", c.AckTimeout)
+	}
+	switch dispatch.AckPolicy(c.AckPolicy) {
+	case dispatch.AckAlert, dispatch.AckOffer, dispatch.AckReassign:
+	default:
+		return fmt.Errorf("--ack-timeout-policy %q: want alert, offer or reassign", c.AckPolicy)
+	}
+	switch dispatch.InferPolicy(c.InferStatus) {
+	case dispatch.InferOffer, dispatch.InferApply, dispatch.InferOff:
+	default:
+		return fmt.Errorf("--infer-status %q: want offer, apply or off", c.InferStatus)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -183,10 +183,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return pipeline.Handle(ctx, topic, payload)
 	})
 	var commands dispatch.Commander
+	// A terminal that subscribes to its commands gets what waits for it in
+	// the outbox (the courier is bound below, before the broker serves).
+	var courier *dispatch.Courier
+	ready := func(unit string) { courier.Ready(unit) }
 	if c.MQTTURL == "" {
 		m.broker, err = mqtt.NewBroker(mqtt.BrokerConfig{
 			Listen: c.MQTTListen, TLS: mqttTLS, Ingest: ingest, Metrics: mqtt.NewMetrics(m.Registry), MessageRate: unitRate(c.UnitRate),
-			Auth: &mqtt.Auth{Units: m.Access, OnDenied: m.denied}, MaxConns: mqttConnCap(c.MQTTMaxConns, log),
+			Auth: &mqtt.Auth{Units: m.Access, OnDenied: m.denied}, MaxConns: mqttConnCap(c.MQTTMaxConns, log), CommandsReady: ready,
 		}, log)
 		if err != nil {
 			return err
@@ -205,8 +209,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Service, err = dispatch.NewService(ctx, dispatch.Config{
 		Area: m.Area, Store: m.record, Tracks: m.record, Auditor: m.record,
 		Events: bus, Commands: commands, Logger: log,
+		// On an external broker the server does not see terminals connect:
+		// their online report says they are back.
+		RedeliverOnOnline: c.MQTTURL != "",
+		Infer:             dispatch.InferConfig{Policy: dispatch.InferPolicy(c.InferStatus)},
 	}); err != nil {
 		return err
+	}
+	courier = m.Service.Courier()
+	var acks *dispatch.AckWatch
+	if c.AckTimeout > 0 {
+		if acks, err = dispatch.NewAckWatch(m.Service, c.AckTimeout, dispatch.AckPolicy(c.AckPolicy)); err != nil {
+			return err
+		}
 	}
 	if err = m.bootstrap(ctx); err != nil {
 		return err
@@ -257,6 +272,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return nil
 	})
 	g.Go(func() error { return maintain(ctx, m.record, m.Access, c.Retention, log) })
+	// The lifecycle's loops: commands reach terminals that were away, and
+	// an assignment nobody acknowledges raises the alarm.
+	g.Go(func() error { return courier.Run(ctx) })
+	if acks != nil {
+		g.Go(func() error { return acks.Run(ctx) })
+	}
 	if d != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.

@@ -117,6 +117,10 @@ type BrokerConfig struct {
 	MaxConns int
 	// Metrics receives the broker's metrics (default: unregistered ones).
 	Metrics *Metrics
+	// CommandsReady, if set, is called (and must not block) when a
+	// terminal subscribes to its cmd topic or resumes a session holding
+	// that subscription: it can take commands again.
+	CommandsReady func(unit string)
 	// Hooks are further mochi hooks, added after Lifeline's own access and
 	// limit hooks and before the Ingest hook. When neither Auth nor one of
 	// them provides OnConnectAuthenticate or OnACLCheck, every client may
@@ -294,6 +298,9 @@ func (c BrokerConfig) hooks(ctx context.Context, srv *mochi.Server, log *slog.Lo
 	}
 	hooks = append(hooks, g)
 	hooks = append(hooks, c.Hooks...)
+	if c.CommandsReady != nil {
+		hooks = append(hooks, &readyHook{ready: c.CommandsReady})
+	}
 	if c.Ingest != nil {
 		hooks = append(hooks, newDurable(ctx, srv, c.Ingest, c.IngestTimeout, log, c.Metrics))
 	}
