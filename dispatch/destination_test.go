@@ -15,29 +15,19 @@ import (
 	"github.com/lifeline-ems/lifeline/geo"
 )
 
-// strokeArea is a city of two counties with one urban zone and four
-// hospitals east of the county seat: a general hospital at 1 km, stroke
-// centres at 3 km (county) and 6 km (county), and one at 40 km across the
+// strokeArea is the test city (two counties, one urban zone) with four
+// hospitals: east of the county seat a general hospital at 1 km and
+// stroke centres at 3 and 6 km, and one with every centre across the
 // county line.
 func strokeArea(tb testing.TB) *dispatch.Area {
 	tb.Helper()
 	east := func(km float64) orb.Point { return metresEast(centre, km*1000) }
-	a := &dispatch.Area{
-		Name: "stroke",
-		Jurisdictions: []dispatch.Jurisdiction{
-			{ID: cityID, Name: "city"},
-			{ID: countyID, Name: "county", Parent: cityID, Region: dispatchtest.Region(tb, countyID, dispatchtest.Square(centre, 0.2))},
-			{ID: "510302", Name: "neighbour", Parent: cityID, Region: dispatchtest.Region(tb, "510302", dispatchtest.Square(orb.Point{105.5, 29.2}, 0.1))},
-		},
-		Zones:    []dispatch.UrbanZone{{ID: "Z1", Name: "seat", Jurisdiction: countyID, Region: dispatchtest.Region(tb, "Z1", dispatchtest.Square(centre, 0.03))}},
-		Stations: []dispatch.Station{{ID: "S1", Name: "seat station", Jurisdiction: countyID, Location: centre}},
-		Hospitals: []dispatch.Hospital{
-			{ID: "GEN", Name: "general", Jurisdiction: countyID, Location: east(1)},
-			{ID: "STK3", Name: "stroke 3 km", Jurisdiction: countyID, Location: east(3), Centres: []dispatch.Centre{dispatch.Stroke, dispatch.ChestPain}},
-			{ID: "STK6", Name: "stroke 6 km", Jurisdiction: countyID, Location: east(6), Centres: []dispatch.Centre{dispatch.Stroke}},
-			{ID: "FAR", Name: "neighbour", Jurisdiction: "510302", Location: orb.Point{105.5, 29.2}, Centres: dispatch.Centres},
-		},
-		Units: []dispatch.Unit{{ID: "U01", Callsign: "C01", Station: "S1", Jurisdiction: countyID}},
+	a := testArea(tb, 1)
+	a.Hospitals = []dispatch.Hospital{
+		{ID: "GEN", Name: "general", Jurisdiction: countyID, Location: east(1)},
+		{ID: "STK3", Name: "stroke 3 km", Jurisdiction: countyID, Location: east(3), Centres: []dispatch.Centre{dispatch.Stroke, dispatch.ChestPain}},
+		{ID: "STK6", Name: "stroke 6 km", Jurisdiction: countyID, Location: east(6), Centres: []dispatch.Centre{dispatch.Stroke}},
+		{ID: "FAR", Name: "neighbour", Jurisdiction: "510302", Location: orb.Point{105.5, 29.2}, Centres: dispatch.Centres},
 	}
 	if err := a.Validate(); err != nil {
 		tb.Fatal(err)

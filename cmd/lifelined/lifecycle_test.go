@@ -35,32 +35,16 @@ func (t *terminal) press(tb testing.TB, status, incident string) {
 // command waits for the next command of type typ on the terminal's cmd topic.
 func (t *terminal) command(tb testing.TB, typ string) telemetry.Command {
 	tb.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case c := <-t.cmds:
-			if c.Type == typ {
-				return c
-			}
-		case <-deadline:
-			tb.Fatalf("terminal %s: no %s command within 5 s", t.unit, typ)
-		}
-	}
+	return t.commandWithin(tb, typ, 5*time.Second)
 }
 
 // alerts returns the alert messages the console has seen.
 func (c *console) alerts() []dispatch.Alert {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []dispatch.Alert
-	for _, m := range c.msgs {
-		var typ string
-		_ = json.Unmarshal(m["type"], &typ)
-		if typ == "alert" {
-			var a dispatch.Alert
-			_ = json.Unmarshal(m["alert"], &a)
-			out = append(out, a)
-		}
+	for _, raw := range c.of("alert", "alert") {
+		var a dispatch.Alert
+		_ = json.Unmarshal(raw, &a)
+		out = append(out, a)
 	}
 	return out
 }
