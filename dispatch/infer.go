@@ -56,12 +56,18 @@ type inferrer struct {
 
 // watch is what the inferrer knows of one unit in one status on one call.
 type watch struct {
-	key   string    // incident/status
-	scene orb.Point // the call's location, for on scene
-	place string    // the hospital it stands at, for at hospital
-	since time.Time // fix time of the first still fix in a row; zero while moving
-	last  time.Time // the newest fix looked at
-	done  bool      // suggested or applied already
+	incident string
+	status   UnitStatus
+	scene    orb.Point // the call's location, for on scene
+	place    string    // the hospital it stands at, for at hospital
+	since    time.Time // fix time of the first still fix in a row; zero while moving
+	last     time.Time // the newest fix looked at
+	done     bool      // suggested or applied already
+}
+
+// is reports whether w watches st's unit in its status on its call.
+func (w *watch) is(st UnitState) bool {
+	return w != nil && w.incident == st.Incident && w.status == st.Status
 }
 
 // suggestion is a status telemetry shows.
@@ -122,10 +128,9 @@ func (s *Service) inferFrom(ctx context.Context, st UnitState, fixes []telemetry
 		in.mu.Unlock()
 		return
 	}
-	key := st.Incident + "/" + string(st.Status)
 	in.mu.Lock()
 	w := in.units[st.ID]
-	fresh := w == nil || w.key != key
+	fresh := !w.is(st)
 	in.mu.Unlock()
 	var scene orb.Point
 	if fresh && want == OnScene {
@@ -137,8 +142,8 @@ func (s *Service) inferFrom(ctx context.Context, st UnitState, fixes []telemetry
 		scene = orbPoint(inc.Location)
 	}
 	in.mu.Lock()
-	if w = in.units[st.ID]; w == nil || w.key != key {
-		w = &watch{key: key, scene: scene}
+	if w = in.units[st.ID]; !w.is(st) {
+		w = &watch{incident: st.Incident, status: st.Status, scene: scene}
 		in.units[st.ID] = w
 	}
 	sg := in.observe(w, want, fixes, s.area.Hospitals)

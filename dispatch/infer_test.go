@@ -204,3 +204,48 @@ func TestSetStatusRules(t *testing.T) {
 		t.Fatalf("same status: %s, %v", st.Status, err)
 	}
 }
+
+// BenchmarkPositions is the engine's part of ingesting a fix, for a free
+// unit (nothing to infer), a unit en route (watched for on scene) and a
+// unit transporting (watched against every hospital's geofence), with
+// inference off as the baseline.
+func BenchmarkPositions(b *testing.B) {
+	cases := []struct {
+		name   string
+		policy dispatch.InferPolicy
+		status []string // presses after the assignment; nil: not assigned
+	}{
+		{"off/available", dispatch.InferOff, nil},
+		{"offer/available", dispatch.InferOffer, nil},
+		{"offer/en_route", dispatch.InferOffer, []string{"en_route"}},
+		{"offer/transporting", dispatch.InferOffer, []string{"en_route", "on_scene", "transporting"}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			f := newFixtureWith(b, 1, func(cfg *dispatch.Config) { cfg.Infer.Policy = c.policy })
+			ctx := context.Background()
+			f.move(b, "U01", metresEast(centre, 3000))
+			if c.status != nil {
+				inc, _ := f.call(b, centre)
+				if _, err := f.svc.Assign(ctx, dispatch.System, inc.ID, "U01"); err != nil {
+					b.Fatal(err)
+				}
+				f.mustPress(b, "U01", c.status...)
+			}
+			p := metresEast(centre, 2000)
+			fixes := make([]telemetry.Fix, b.N)
+			t0 := f.clock.Now()
+			for i := range fixes {
+				t := t0.Add(time.Duration(i+1) * time.Second)
+				fixes[i] = telemetry.Fix{Unit: "U01", Seq: uint64(i + 100), Time: t, Lat: p.Lat(), Lon: p.Lon(), SpeedKmh: 40, Received: t}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range fixes {
+				if err := f.svc.Positions(ctx, telemetry.Positions{Unit: "U01", Fixes: fixes[i : i+1], Latest: &fixes[i]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
