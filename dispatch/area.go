@@ -33,6 +33,10 @@ type Jurisdiction struct {
 	Name   string
 	Parent string      // the city's adcode, "" for a top level
 	Region *geo.Region // nil for a city known only as the parent of its counties
+	// Consent is how the jurisdiction answers requests for its units
+	// from other counties, as the area file says ("" is ask); a policy
+	// set over the API overrides it.
+	Consent ConsentPolicy
 }
 
 // UrbanZone is a built-up area inside a jurisdiction where the urban
@@ -90,6 +94,9 @@ func (a *Area) Validate() error {
 			return Errorf(CodeInvalid, "jurisdiction %q: empty or duplicate id", j.ID)
 		}
 		jur[j.ID] = true
+		if j.Consent != "" && !j.Consent.Valid() {
+			return Errorf(CodeInvalid, "jurisdiction %s: consent %q: want auto or ask", j.ID, j.Consent)
+		}
 	}
 	for _, j := range a.Jurisdictions {
 		if j.Parent != "" && !jur[j.Parent] {

@@ -33,6 +33,7 @@ const (
 	AuditAssign        = "assign"
 	AuditReassign      = "reassign"
 	AuditConsent       = "consent"
+	AuditConsentPolicy = "consent_policy"
 	AuditRoleChange    = "role_change"
 	AuditUserCreate    = "user_create"
 	AuditCredentials   = "unit_credentials"

@@ -15,6 +15,7 @@ const (
 	EventAssignment EventType = "assignment"
 	EventKPI        EventType = "kpi"
 	EventAlert      EventType = "alert"
+	EventConsent    EventType = "consent"
 	// EventSessions says that sessions ended. It is internal: the live
 	// feed closes the matching consoles and never sends it on.
 	EventSessions EventType = "sessions"
@@ -34,11 +35,15 @@ type Event struct {
 	Assignment *Assignment `json:"assignment,omitempty"`
 	Alert      *Alert      `json:"alert,omitempty"`
 	Prearrival *Prearrival `json:"prearrival,omitempty"`
+	Consent    *Consent    `json:"consent,omitempty"`
 	// Jurisdiction scopes the event for county consoles.
 	Jurisdiction string `json:"-"`
+	// Also are further jurisdictions the event concerns: a consent
+	// concerns the county that asks and the county that owns the unit.
+	Also []string `json:"-"`
 	// Sessions names the sessions an EventSessions ended. Like
-	// Jurisdiction it is never sent to a console; a bus that carries
-	// events between servers must carry both.
+	// Jurisdiction and Also it is never sent to a console; a bus that
+	// carries events between servers must carry all three.
 	Sessions *SessionsEnded `json:"-"`
 }
 
@@ -53,6 +58,24 @@ type SessionsEnded struct {
 // that ended.
 func (s *SessionsEnded) Ends(username, tokenHash string) bool {
 	return s != nil && s.Username == username && (s.TokenHash == "" || s.TokenHash == tokenHash)
+}
+
+// In reports whether e is for a console of scope ("" is the whole area):
+// one of its jurisdictions lies within scope. An event without a
+// jurisdiction is for consoles of the whole area only (deny by default).
+func (e Event) In(a *Area, scope string) bool {
+	if scope == "" {
+		return true
+	}
+	if e.Jurisdiction != "" && a.Within(e.Jurisdiction, scope) {
+		return true
+	}
+	for _, j := range e.Also {
+		if j != "" && a.Within(j, scope) {
+			return true
+		}
+	}
+	return false
 }
 
 // AlertKind names what a dispatcher must act on.
@@ -73,6 +96,14 @@ const (
 	// scene, at a hospital); Status is the suggestion for the dispatcher
 	// to confirm, or the status the engine applied.
 	AlertInferred AlertKind = "inferred"
+	// AlertConsentDeclined: the owning county declined a request for its
+	// unit.
+	AlertConsentDeclined AlertKind = "consent_declined"
+	// AlertConsentExpired: nobody answered a request for a unit in time.
+	AlertConsentExpired AlertKind = "consent_expired"
+	// AlertConsentVoid: a requested unit was sent elsewhere or is no
+	// longer available.
+	AlertConsentVoid AlertKind = "consent_void"
 )
 
 // Alert is something a dispatcher must act on now, with the next
@@ -82,6 +113,7 @@ type Alert struct {
 	Incident   string          `json:"incident,omitempty"`
 	Unit       string          `json:"unit,omitempty"`
 	Assignment string          `json:"assignment,omitempty"`
+	Consent    string          `json:"consent,omitempty"`
 	Message    string          `json:"message"`
 	At         time.Time       `json:"at"`
 	Next       *Recommendation `json:"next,omitempty"`

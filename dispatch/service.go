@@ -35,6 +35,13 @@ type Config struct {
 	// Auditor records who took which call and assigned which unit; nil
 	// only logs the entries.
 	Auditor Auditor
+	// Consents keeps requests to borrow another county's units and the
+	// counties' consent policies; default Store, when it keeps them. With
+	// none, no consent can be asked.
+	Consents Consents
+	// ConsentTimeout is how long a consent request waits for an answer;
+	// default DefaultConsentTimeout.
+	ConsentTimeout time.Duration
 	// Registry is where the engine's metrics go; may be nil.
 	Registry prometheus.Registerer
 	Now      func() time.Time
@@ -81,6 +88,9 @@ type Service struct {
 	courier           *Courier
 	redeliverOnOnline bool
 	infer             *inferrer
+	consents     Consents
+	consentTTL   time.Duration
+	consentAsked chan struct{} // wakes the expiry duty for a new request
 
 	// decide serialises the decisions of this process (assignments,
 	// presses, acks), so that each is decided from the state the one
@@ -105,11 +115,18 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		eta: cfg.ETA, radii: cfg.Radii, pic: cfg.Picture, stale: cfg.StaleAfter, top: cfg.Candidates,
 		now: cfg.Now, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		commandTTL: cfg.CommandTTL, redeliverOnOnline: cfg.RedeliverOnOnline,
+		consents: cfg.Consents, consentTTL: cfg.ConsentTimeout, consentAsked: make(chan struct{}, 1),
 	}
 	if s.commandTTL <= 0 {
 		s.commandTTL = DefaultCommandTTL
 	}
 	s.courier = newCourier(s, cfg.CourierEvery)
+	if s.consents == nil {
+		s.consents, _ = cfg.Store.(Consents)
+	}
+	if s.consentTTL <= 0 {
+		s.consentTTL = DefaultConsentTimeout
+	}
 	if s.infer, err = newInferrer(cfg.Infer); err != nil {
 		return nil, err
 	}

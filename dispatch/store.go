@@ -90,6 +90,10 @@ type Change struct {
 	// Commands are the commands to terminals the decision causes,
 	// inserted into the outbox (pending).
 	Commands []OutboxCommand
+	// Consents are inserted (Version 1) or updated: a request asked, or
+	// answered in the transaction of the assignment it makes. A unit has
+	// at most one pending request; a second is a conflict.
+	Consents []*Consent
 }
 
 // Tracks reads the position history that telemetry records

@@ -20,6 +20,7 @@ type Store struct {
 	units       map[string]dispatch.UnitRecord
 	outbox      outbox
 	hospitals   map[string]dispatch.HospitalState
+	consents    consents
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -167,6 +168,9 @@ func (s *Store) Apply(ctx context.Context, c dispatch.Change) error {
 	if err := s.check(c); err != nil {
 		return err
 	}
+	if err := s.checkConsents(c.Consents); err != nil {
+		return err
+	}
 	if inc := c.Incident; inc != nil {
 		if cur := s.incidents[inc.ID]; cur.ExternalID != "" {
 			delete(s.byExternal, [2]string{cur.Source, cur.ExternalID})
@@ -188,6 +192,7 @@ func (s *Store) Apply(ctx context.Context, c dispatch.Change) error {
 	}
 	s.transitions = append(s.transitions, c.Transitions...)
 	s.outbox.insert(c.Commands)
+	s.applyConsents(c.Consents)
 	return nil
 }
 

@@ -287,7 +287,10 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 				return fmt.Errorf("transition of %s: %w", t.Unit, err)
 			}
 		}
-		return insertCommands(ctx, tx, c.Commands)
+		if err := insertCommands(ctx, tx, c.Commands); err != nil {
+			return err
+		}
+		return applyConsents(ctx, tx, c.Consents)
 	})
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("HospitalStates", func(t *testing.T) { testHospitalStates(t, open) })
+	t.Run("Consents", func(t *testing.T) { testConsents(t, open) })
 }
 
 // t0 is the suite's clock: a time with microseconds, in UTC.
