@@ -41,6 +41,7 @@ var (
 	stationKinds = []string{"county_hospital", "township", "village", "standalone"}
 	levels       = []string{"primary", "secondary", "tertiary"}
 	capabilities = []string{dispatch.ALS, dispatch.BLS, dispatch.NeoCare}
+	policies     = []string{string(dispatch.ConsentAuto), string(dispatch.ConsentAsk)}
 )
 
 // The members of the file, its header and its features. The json tags are
@@ -67,10 +68,11 @@ type (
 	}
 
 	jurisdictionProps struct {
-		Kind   string `json:"kind"`
-		ID     string `json:"id"`
-		Name   string `json:"name"`
-		Parent string `json:"parent,omitempty"`
+		Kind    string `json:"kind"`
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Parent  string `json:"parent,omitempty"`
+		Consent string `json:"consent,omitempty"` // auto or ask; absent is ask
 	}
 
 	zoneProps struct {
@@ -306,7 +308,10 @@ func (d *decoder) jurisdiction(w where, props json.RawMessage, g orb.Geometry, g
 	if p.Parent != "" && !adcode(p.Parent) {
 		return d.failAt(w, "parent", "%q is not a six-digit adcode", p.Parent)
 	}
-	j := dispatch.Jurisdiction{ID: p.ID, Name: p.Name, Parent: p.Parent}
+	if p.Consent != "" && !slices.Contains(policies, p.Consent) {
+		return d.failAt(w, "consent", "%q is not one of %s", p.Consent, strings.Join(policies, ", "))
+	}
+	j := dispatch.Jurisdiction{ID: p.ID, Name: p.Name, Parent: p.Parent, Consent: dispatch.ConsentPolicy(p.Consent)}
 	if gtype != "" {
 		if err := d.wantGeometry(w, gtype, "Polygon", "MultiPolygon"); err != nil {
 			return err

@@ -65,6 +65,16 @@ func TestDecodeValid(t *testing.T) {
 	if !ok || j.ID != "510322" || zone != geo.Urban {
 		t.Errorf("Locate(town) = %s, %s, %v; want 510322, urban, true", j.ID, zone, ok)
 	}
+	if j.Consent != "" {
+		t.Errorf("consent policy %q without the property, want none (ask)", j.Consent)
+	}
+	a, err = geojson.Decode(strings.NewReader(doc(with(1, `"parent":"510300"`, `"parent":"510300","consent":"auto"`)...)), "test.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := a.Jurisdiction("510322"); j.Consent != dispatch.ConsentAuto {
+		t.Errorf("consent policy %q, want auto", j.Consent)
+	}
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -134,6 +144,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"parent loop",
 			doc(with(0, `"name":"City"`, `"name":"City","parent":"510322"`)...),
 			[]string{`feature 0 (jurisdiction 510300): field "parent": the chain of parents loops back to 510300`}},
+		{"unknown consent policy",
+			doc(with(1, `"parent":"510300"`, `"parent":"510300","consent":"always"`)...),
+			[]string{`feature 1 (jurisdiction 510322): field "consent": "always" is not one of auto, ask`}},
+		{"consent policy not a string",
+			doc(with(1, `"parent":"510300"`, `"parent":"510300","consent":true`)...),
+			[]string{`feature 1 (jurisdiction 510322): field "consent": got bool, want a string`}},
 		{"jurisdiction not in area",
 			doc(with(3, `"jurisdiction":"510322"`, `"jurisdiction":"510399"`)...),
 			[]string{`feature 3 (station ST-A): field "jurisdiction": "510399" is not in the area`}},
@@ -382,8 +398,8 @@ func TestRoundTrip(t *testing.T) {
 		Name: `A "quoted" <name> & more`,
 		Jurisdictions: []dispatch.Jurisdiction{
 			{ID: "510300", Name: "City"},
-			{ID: "510322", Name: "County", Parent: "510300", Region: region("510322", "County", square(104.9, 29.1, 0.2))},
-			{ID: "510311", Name: "District", Parent: "510300", Region: region("510311", "District",
+			{ID: "510322", Name: "County", Parent: "510300", Consent: dispatch.ConsentAuto, Region: region("510322", "County", square(104.9, 29.1, 0.2))},
+			{ID: "510311", Name: "District", Parent: "510300", Consent: dispatch.ConsentAsk, Region: region("510311", "District",
 				orb.MultiPolygon{square(104.7, 29.1, 0.1), square(104.75, 29.25, 0.02)})},
 		},
 		Zones: []dispatch.UrbanZone{

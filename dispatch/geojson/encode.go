@@ -23,7 +23,7 @@ func Encode(a *dispatch.Area) ([]byte, error) {
 		features = append(features, featureOut{Type: "Feature", Properties: props, Geometry: geometryOf(g)})
 	}
 	for _, j := range a.Jurisdictions {
-		add(jurisdictionProps{Kind: KindJurisdiction, ID: j.ID, Name: j.Name, Parent: j.Parent}, outline(j.Region))
+		add(jurisdictionProps{Kind: KindJurisdiction, ID: j.ID, Name: j.Name, Parent: j.Parent, Consent: string(j.Consent)}, outline(j.Region))
 	}
 	for _, z := range a.Zones {
 		add(zoneProps{Kind: KindZone, ID: z.ID, Name: z.Name, Jurisdiction: z.Jurisdiction}, outline(z.Region))

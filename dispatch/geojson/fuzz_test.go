@@ -34,6 +34,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"Feature","properties":{"kind":"station","id":"s","name":"s","jurisdiction":"000001","station_kind":"village"},"geometry":{"type":"Point","coordinates":[0.9,0.1,12]}},` +
 		`{"type":"Feature","properties":{"kind":"unit","id":"u","callsign":"u","jurisdiction":"000001"},"geometry":null}]}`))
 	f.Add([]byte(`{"type":"FeatureCollection","lifeline":{"version":1,"name":"x"},"features":[{"type":"Feature","properties":{"kind":"jurisdiction","id":"510322","name":"a"},"geometry":{"type":"GeometryCollection","geometries":[]}}]}`))
+	f.Add([]byte(doc(with(1, `"parent":"510300"`, `"parent":"510300","consent":"auto"`)...)))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"type":"FeatureCollection","features":null,"lifeline":null}`))
 
