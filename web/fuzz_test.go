@@ -230,3 +230,59 @@ func FuzzCreateUser(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAnswerConsent: an answer to a consent request either is a valid
+// decision, answered 200 and acted on, or is refused with the error body
+// and changes nothing.
+func FuzzAnswerConsent(f *testing.F) {
+	e := newEnv(f)
+	ctx := context.Background()
+	for _, s := range []string{
+		`{"decision":"accept"}`, `{"decision":"decline","reason":"busy"}`, `{"decision":"accept","reason":"` + strings.Repeat("x", 600) + `"}`,
+		`{"decision":"maybe"}`, `{"decision":"ACCEPT"}`, `{"decision":1}`, `{"reason":"x"}`, `{"decision":"accept","extra":1}`,
+		`{"decision":"decline","reason":"a\u0000b"}`, `{}`, `null`, `[]`, ``, `{`, `{} {}`,
+	} {
+		f.Add([]byte(s))
+	}
+	inc := e.incident(f, centreA)
+	dispA := dispatch.Principal{Name: "disp-a", Role: dispatch.RoleDispatcher, Jurisdiction: countyA}
+	ask := func(tb testing.TB) *dispatch.Consent {
+		tb.Helper()
+		_, c, err := e.svc.Request(ctx, dispA, inc.ID, "N01")
+		if err != nil || c == nil {
+			tb.Fatalf("ask: %+v %v", c, err)
+		}
+		return c
+	}
+	c := ask(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := e.post("/api/v1/consents/"+c.ID, body, "192.0.2.1:1", bearer(e.tokens["disp-b"]))
+		got, err := e.svc.Consent(ctx, dispatch.System, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req struct {
+			Decision string `json:"decision"`
+			Reason   string `json:"reason"`
+		}
+		valid := strict(body, &req) && (req.Decision == "accept" || req.Decision == "decline") &&
+			len(req.Reason) <= 500 && utf8.ValidString(req.Reason) && !strings.ContainsFunc(req.Reason, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f })
+		if rec.Code != http.StatusOK {
+			checkError(t, rec)
+			if valid || got.Status != dispatch.ConsentPending {
+				t.Fatalf("%q refused (valid %v): %d %s; consent %s", body, valid, rec.Code, rec.Body.Bytes(), got.Status)
+			}
+			return
+		}
+		if !valid || string(got.Status) != map[string]string{"accept": "accepted", "decline": "declined"}[req.Decision] {
+			t.Fatalf("%q answered 200 (valid %v): consent %s", body, valid, got.Status)
+		}
+		// A new request for the next input.
+		if got.Assignment != "" {
+			if _, err := e.svc.CancelAssignment(ctx, dispatch.System, inc.ID, got.Assignment, "fuzz"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c = ask(t)
+	})
+}

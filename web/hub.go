@@ -309,7 +309,7 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 			}
 			// Deny by default: an event without a jurisdiction goes only
 			// to a console of the whole area.
-			if f.scope != "" && (e.Jurisdiction == "" || !area.Within(e.Jurisdiction, f.scope)) {
+			if !e.In(area, f.scope) {
 				continue
 			}
 			if err := h.write(conn, e); err != nil {

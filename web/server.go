@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"syscall"
 	"time"
 
@@ -38,13 +39,18 @@ type Dispatcher interface {
 	ActiveAssignments(ctx context.Context, by dispatch.Principal) ([]*dispatch.Assignment, error)
 	Transitions(ctx context.Context, by dispatch.Principal, incident string) ([]dispatch.Transition, error)
 	Recommend(ctx context.Context, by dispatch.Principal, id string) (dispatch.Recommendations, error)
-	Assign(ctx context.Context, by dispatch.Principal, incident, unit string) (*dispatch.Assignment, error)
+	Request(ctx context.Context, by dispatch.Principal, incident, unit string) (*dispatch.Assignment, *dispatch.Consent, error)
 	EndIncident(ctx context.Context, by dispatch.Principal, id string, status dispatch.IncidentStatus, outcome string) (*dispatch.Incident, error)
 	CancelAssignment(ctx context.Context, by dispatch.Principal, incident, assignment, reason string) (*dispatch.Assignment, error)
 	SetStatus(ctx context.Context, by dispatch.Principal, unit string, to dispatch.UnitStatus) (dispatch.UnitState, error)
 	Destinations(ctx context.Context, by dispatch.Principal, incident string) (dispatch.Destinations, error)
 	Hospitals(ctx context.Context, scope string) ([]dispatch.HospitalStatus, error)
 	SetDiversion(ctx context.Context, by dispatch.Principal, hospital string, d dispatch.Diversion) (dispatch.HospitalStatus, error)
+	Consent(ctx context.Context, by dispatch.Principal, id string) (*dispatch.Consent, error)
+	Consents(ctx context.Context, by dispatch.Principal, f dispatch.ConsentFilter) ([]*dispatch.Consent, error)
+	AnswerConsent(ctx context.Context, by dispatch.Principal, id string, d dispatch.ConsentDecision, reason string) (*dispatch.Consent, *dispatch.Assignment, error)
+	ConsentPolicies(ctx context.Context, by dispatch.Principal) ([]dispatch.JurisdictionPolicy, error)
+	SetConsentPolicy(ctx context.Context, by dispatch.Principal, jurisdiction string, p dispatch.ConsentPolicy) (dispatch.JurisdictionPolicy, error)
 }
 
 // Access is what the web layer needs of dispatch.Access: sessions, users
@@ -233,6 +239,11 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/incidents/{id}/assignments/{aid}", a(s.standDown))
 	m.HandleFunc("GET /api/v1/incidents/{id}/destinations", a(s.destinations))
 	m.HandleFunc("POST /api/v1/units/{id}/status", a(s.setUnitStatus))
+	m.HandleFunc("GET /api/v1/consents", a(s.consents))
+	m.HandleFunc("GET /api/v1/consents/{id}", a(s.consent))
+	m.HandleFunc("POST /api/v1/consents/{id}", a(s.answerConsent))
+	m.HandleFunc("GET /api/v1/jurisdictions", a(s.jurisdictions))
+	m.HandleFunc("PATCH /api/v1/jurisdictions/{id}", a(s.setJurisdiction))
 	m.HandleFunc("GET /api/v1/hospitals", a(s.hospitals))
 	m.HandleFunc("PATCH /api/v1/hospitals/{id}", a(s.setDiversion))
 	m.HandleFunc("GET /api/v1/live", a(s.hub.serve))
@@ -303,6 +314,7 @@ type incidentView struct {
 	Assignments     []*dispatch.Assignment    `json:"assignments,omitempty"`
 	Transitions     []dispatch.Transition     `json:"transitions,omitempty"`
 	Tracks          []assignmentTrack         `json:"tracks,omitempty"`
+	Consents        []*dispatch.Consent       `json:"consents,omitempty"`
 }
 
 func (s *Server) createIncident(w http.ResponseWriter, r *http.Request, p dispatch.Principal) {
@@ -369,18 +381,29 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request, p dispatch.Pri
 		return
 	}
 	// The timeline: each unit's track while it was assigned to the call,
-	// bounded as a page of the track API is and simplified for drawing.
+	// bounded as a page of the track API is and simplified for drawing (a
+	// unit borrowed from a county outside p's scope has none here), and
+	// the requests for other counties' units, oldest first.
 	tracks := make([]assignmentTrack, 0, len(as))
 	now := time.Now().UTC()
 	for _, a := range as {
 		t, err := s.assignmentTrack(ctx, p, a, now)
+		if dispatch.ErrorCode(err) == dispatch.CodeForbidden {
+			continue
+		}
 		if err != nil {
 			s.Error(w, r, err)
 			return
 		}
 		tracks = append(tracks, t)
 	}
-	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts, Tracks: tracks})
+	cs, err := s.cfg.Dispatch.Consents(ctx, p, dispatch.ConsentFilter{Incident: id})
+	if err != nil && !errors.Is(err, dispatch.ErrUnavailable) {
+		s.Error(w, r, err)
+		return
+	}
+	slices.Reverse(cs)
+	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Assignments: as, Transitions: ts, Tracks: tracks, Consents: cs})
 }
 
 // assignmentTrack is one unit's track while assigned to an incident: at
@@ -444,13 +467,25 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, p dispatch.Princ
 		s.Error(w, r, dispatch.Errorf(dispatch.CodeInvalid, `field "unit" is required`))
 		return
 	}
-	a, err := s.cfg.Dispatch.Assign(r.Context(), p, r.PathValue("id"), req.Unit)
+	a, c, err := s.cfg.Dispatch.Request(r.Context(), p, r.PathValue("id"), req.Unit)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	if a == nil { // the owning county's consent is asked
+		w.Header().Set("Location", "/api/v1/consents/"+c.ID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"consent": c})
+		return
+	}
 	w.Header().Set("Location", "/api/v1/incidents/"+a.Incident)
-	writeJSON(w, http.StatusCreated, a)
+	writeJSON(w, http.StatusCreated, assignmentView{Assignment: a, Consent: c})
+}
+
+// assignmentView is an assignment on the wire with, for a unit of
+// another county, the consent record that goes with it.
+type assignmentView struct {
+	*dispatch.Assignment
+	Consent *dispatch.Consent `json:"consent,omitempty"`
 }
 
 // endRequest ends a call: status closed or cancelled, with the outcome.

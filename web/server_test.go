@@ -52,7 +52,8 @@ func TestRefused(t *testing.T) {
 		{"wrong county/read incident", "GET", "/api/v1/incidents/" + incA.ID, "", bearer(e.tokens["disp-b"]), 403, "forbidden", "forbidden"},
 		{"wrong county/recommendations", "GET", "/api/v1/incidents/" + incB.ID + "/recommendations", "", bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
 		{"wrong county/assign to its call", "POST", "/api/v1/incidents/" + incB.ID + "/assignments", `{"unit":"N01"}`, bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
-		{"wrong county/borrow a unit", "POST", "/api/v1/incidents/" + incA.ID + "/assignments", `{"unit":"N01"}`, bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
+		// Borrowing another county's unit asks its consent (202): TestConsentOverHTTP.
+		{"wrong county/its consent policy", "PATCH", "/api/v1/jurisdictions/" + countyB, `{"consent":"auto"}`, bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
 		{"wrong county/units scope", "GET", "/api/v1/units?jurisdiction=" + countyB, "", bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
 		{"wrong county/unit", "GET", "/api/v1/units/N01", "", bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
 		{"wrong county/track", "GET", "/api/v1/units/N01/track", "", bearer(e.tokens["disp-a"]), 403, "forbidden", "forbidden"},
