@@ -43,6 +43,9 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (addresses or CIDRs, comma
 	// separated) whose X-Forwarded-For names the client.
 	TrustedProxies string
+	// ConsentTimeout is how long a request for another county's unit
+	// waits for that county's answer before it expires.
+	ConsentTimeout time.Duration
 	// UnitRate is how many messages per second one terminal may publish
 	// on the embedded broker (bursts of 100 pass); 0 lifts the limit.
 	UnitRate float64
@@ -69,7 +72,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data", UnitRate: 20, Retention: 400 * 24 * time.Hour,
-		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info",
+		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info", ConsentTimeout: 60 * time.Second,
 		AckTimeout: dispatch.DefaultAckTimeout, AckPolicy: string(dispatch.AckOffer), InferStatus: string(dispatch.InferOffer),
 	}
 }
@@ -102,6 +105,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.DurationVar(&c.Retention, "history-retention", c.Retention, "how long position and video history is kept (0: for ever); calls and the audit log are kept for ever")
 	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
 	fs.IntVar(&c.MQTTMaxConns, "mqtt-max-conns", c.MQTTMaxConns, "TCP connections the embedded broker holds at once, idle ones included; more are closed at once (0: three quarters of the file descriptor limit, at most 11000)")
+	fs.DurationVar(&c.ConsentTimeout, "consent-timeout", c.ConsentTimeout, "how long a request for another county's unit waits for that county's answer")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "how long a terminal has to acknowledge an assignment before the dispatchers are alerted (0: never)")
 	fs.StringVar(&c.AckPolicy, "ack-timeout-policy", c.AckPolicy, "on an ack timeout: alert, offer (name the next candidate) or reassign (assign it)")
@@ -154,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.MQTTMaxConns < 0 {
 		return fmt.Errorf("--mqtt-max-conns %d: want 0 (from the descriptor limit) or more", c.MQTTMaxConns)
+	}
+	if c.ConsentTimeout <= 0 {
+		return fmt.Errorf("--consent-timeout %v: want more than 0", c.ConsentTimeout)
 	}
 	if c.DemoSpeedup <= 0 {
 		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)

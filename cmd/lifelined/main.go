@@ -207,8 +207,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	if m.Service, err = dispatch.NewService(ctx, dispatch.Config{
-		Area: m.Area, Store: m.record, Tracks: m.record, Auditor: m.record,
-		Events: bus, Commands: commands, Logger: log,
+		Area: m.Area, Store: m.record, Consents: m.record, Tracks: m.record, Auditor: m.record,
+		Events: bus, Commands: commands, ConsentTimeout: c.ConsentTimeout, Logger: log,
 		// On an external broker the server does not see terminals connect:
 		// their online report says they are back.
 		RedeliverOnOnline: c.MQTTURL != "",
@@ -278,6 +278,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if acks != nil {
 		g.Go(func() error { return acks.Run(ctx) })
 	}
+	g.Go(func() error { return m.Service.ConsentExpiry().Run(ctx) })
 	if d != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.

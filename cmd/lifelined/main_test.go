@@ -185,7 +185,13 @@ type console struct {
 
 func dialConsole(tb testing.TB, s *server) *console {
 	tb.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+s.HTTPAddr().String()+"/api/v1/live", http.Header{"Authorization": {"Bearer " + s.token}})
+	return dialConsoleAs(tb, s, s.token)
+}
+
+// dialConsoleAs opens the live feed of the user signed in with token.
+func dialConsoleAs(tb testing.TB, s *server, token string) *console {
+	tb.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+s.HTTPAddr().String()+"/api/v1/live", http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		tb.Fatalf("dial live: %v (%v)", err, resp)
 	}

@@ -12,9 +12,11 @@ import (
 )
 
 // record is what a durable store adapter gives lifelined: the record of
-// calls, people and the audit log, and the position history.
+// calls and consent requests, people and the audit log, and the position
+// history.
 type record interface {
 	dispatch.Store
+	dispatch.Consents
 	dispatch.Users
 	dispatch.Auditor
 	telemetry.History
