@@ -803,8 +803,13 @@
     result.textContent = `派车中 assigning ${unit}…`;
     try {
       const a = await api("POST", `/api/v1/incidents/${encodeURIComponent(incident)}/assignments`, { unit });
-      upsertAssignment(a);
       clearError();
+      if (a && a.consent && !a.id) { // 202: the unit's county must consent first
+        result.className = "pending";
+        result.textContent = `征求同意 Consent asked of ${a.consent.from} for ${unit} · ${a.consent.id} · 至 until ${clock(a.consent.expires_at)}`;
+        return;
+      }
+      upsertAssignment(a);
       result.className = "ok";
       result.textContent = `已派车 Assigned ${unit} → ${incident} · ${a && a.id ? a.id : ""} ${a ? label(ASSIGNMENT_STATUS, a.status) : ""}`;
     } catch (e) {
