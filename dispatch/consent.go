@@ -256,6 +256,9 @@ func (s *Service) AnswerConsent(ctx context.Context, by Principal, id string, an
 	})
 	s.decide.Unlock()
 	if err != nil {
+		if errors.Is(err, errForbidden) {
+			s.audit.append(ctx, by.Name, AuditACLDenied, id, map[string]string{"action": "answer_consent", "why": ErrorMessage(err)})
+		}
 		return nil, nil, err
 	}
 	s.consentSteps(ctx, by.Name, steps)
@@ -423,12 +426,17 @@ func (s *Service) Consents(ctx context.Context, by Principal, f ConsentFilter) (
 	if s.consents == nil {
 		return nil, errNoConsents
 	}
-	// What by may see is filtered here, so the limit is applied after.
-	all, err := s.consents.Consents(ctx, ConsentFilter{Status: f.Status, Incident: f.Incident})
+	// What by may see is filtered here, so the limit is applied after,
+	// unless by sees everything.
+	q := ConsentFilter{Status: f.Status, Incident: f.Incident}
+	if by.Role == RoleAdmin && by.Jurisdiction == "" {
+		q.Limit = f.Limit
+	}
+	list, err := s.consents.Consents(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := slices.DeleteFunc(all, func(c *Consent) bool { return !s.party(by, c) })
+	out := slices.DeleteFunc(list, func(c *Consent) bool { return !s.party(by, c) })
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}
@@ -510,11 +518,19 @@ type ConsentExpiry struct{ s *Service }
 func (s *Service) ConsentExpiry() *ConsentExpiry { return &ConsentExpiry{s: s} }
 
 // Run ends consent requests as they expire until ctx ends.
+// A record that does not answer is logged once, and again when it
+// answers.
 func (e *ConsentExpiry) Run(ctx context.Context) error {
+	failing := false
 	for {
 		_, next, err := e.s.expireDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			e.s.log.Error("consent expiry", "err", err)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			e.s.log.Error("consent expiry: retrying every second", "err", err)
+			failing = true
+		case err == nil && failing:
+			e.s.log.Info("consent expiry: the record answers again")
+			failing = false
 		}
 		wait := consentPoll
 		if !next.IsZero() {
@@ -573,6 +589,7 @@ func (s *Service) SetConsentPolicy(ctx context.Context, by Principal, jur string
 		return JurisdictionPolicy{}, Errorf(CodeNotFound, "jurisdiction %q is not in the area", jur)
 	}
 	if !by.Sees(s.area, jur) {
+		s.audit.append(ctx, by.Name, AuditACLDenied, jur, map[string]string{"action": "consent_policy", "why": "outside the user's jurisdiction"})
 		return JurisdictionPolicy{}, Errorf(CodeForbidden, "jurisdiction %s is outside yours", jur)
 	}
 	if !p.Valid() {

@@ -242,6 +242,16 @@ func TestConsentAccepted(t *testing.T) {
 	if got, want := l.auditSteps(t), []string{"disp-a assign", "disp-a consent:requested", "disp-b consent:accepted", "disp-a assign"}; !slices.Equal(got, want) {
 		t.Fatalf("audit %q, want %q", got, want)
 	}
+	log, _ := l.audit.AuditLog(ctx, 0, 0)
+	var denied []string
+	for _, e := range log {
+		if e.Action == dispatch.AuditACLDenied && e.Subject == c.ID {
+			denied = append(denied, e.Actor)
+		}
+	}
+	if !slices.Equal(denied, []string{"disp-a", "disp-c"}) {
+		t.Fatalf("refused answers audited for %q, want disp-a and disp-c", denied)
+	}
 	timeline, err := l.svc.Consents(ctx, dispA, dispatch.ConsentFilter{Incident: l.inc.ID})
 	if err != nil || len(timeline) != 1 || timeline[0].Status != dispatch.ConsentAccepted {
 		t.Fatalf("the call's consents %+v, %v", timeline, err)
