@@ -71,45 +71,14 @@ func (s *Store) SetConsentPolicy(ctx context.Context, p dispatch.PolicyRecord) e
 }
 
 // checkConsents refuses cs for a missing row or call, a stale version or
-// a unit that would have two pending requests (the durable stores enforce
-// the last with a partial unique index). The caller holds s.mu.
+// a unit that would have two pending requests. The caller holds s.mu.
 func (s *Store) checkConsents(cs []*dispatch.Consent) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	pending := map[string]string{} // unit -> its pending request, as it will be
-	for _, c := range s.consents.byID {
-		if c.Status == dispatch.ConsentPending {
-			pending[c.Unit] = c.ID
-		}
-	}
-	for _, c := range cs {
-		cur, ok := s.consents.byID[c.ID]
-		switch {
-		case c.Version == 1 && ok:
-			return dispatch.Errorf(dispatch.CodeConflict, "consent %s exists", c.ID)
-		case c.Version != 1 && !ok:
-			return dispatch.Errorf(dispatch.CodeNotFound, "consent %q not found", c.ID)
-		case ok && cur.Version != c.Version-1:
-			return conflict("consent", c.ID, cur.Version, c.Version)
-		}
-		if _, ok := s.incidents[c.Incident]; !ok {
-			return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", c.Incident)
-		}
-		if ok && pending[cur.Unit] == c.ID {
-			delete(pending, cur.Unit)
-		}
-	}
-	for _, c := range cs {
-		if c.Status != dispatch.ConsentPending {
-			continue
-		}
-		if other, ok := pending[c.Unit]; ok && other != c.ID {
-			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already has a pending consent request (%s)", c.Unit, other)
-		}
-		pending[c.Unit] = c.ID
-	}
-	return nil
+	return checkRows(s, "consent", "already has a pending consent request", s.consents.byID, cs, func(c *dispatch.Consent) row {
+		return row{c.ID, c.Incident, c.Unit, c.Version, c.Status == dispatch.ConsentPending}
+	})
 }
 
 // applyConsents writes cs, checked. The caller holds s.mu.

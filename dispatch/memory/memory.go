@@ -212,37 +212,11 @@ func (s *Store) check(c dispatch.Change) error {
 			return dispatch.Errorf(dispatch.CodeConflict, "incident %s: source and external id taken", inc.ID)
 		}
 	}
-	active := map[string]string{} // unit -> its active assignment, as it will be
-	for _, a := range s.assignments {
-		if a.Status.Active() {
-			active[a.Unit] = a.ID
-		}
-	}
-	for _, a := range c.Assignments {
-		cur, ok := s.assignments[a.ID]
-		switch {
-		case a.Version == 1 && ok:
-			return dispatch.Errorf(dispatch.CodeConflict, "assignment %s exists", a.ID)
-		case a.Version != 1 && !ok:
-			return dispatch.Errorf(dispatch.CodeNotFound, "assignment %q not found", a.ID)
-		case ok && cur.Version != a.Version-1:
-			return conflict("assignment", a.ID, cur.Version, a.Version)
-		}
-		if _, ok := s.incidents[a.Incident]; !ok {
-			return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", a.Incident)
-		}
-		if ok && active[cur.Unit] == a.ID {
-			delete(active, cur.Unit)
-		}
-	}
-	for _, a := range c.Assignments {
-		if !a.Status.Active() {
-			continue
-		}
-		if other, ok := active[a.Unit]; ok && other != a.ID {
-			return dispatch.Errorf(dispatch.CodeConflict, "unit %s already holds an active assignment (%s)", a.Unit, other)
-		}
-		active[a.Unit] = a.ID
+	err := checkRows(s, "assignment", "already holds an active assignment", s.assignments, c.Assignments, func(a *dispatch.Assignment) row {
+		return row{a.ID, a.Incident, a.Unit, a.Version, a.Status.Active()}
+	})
+	if err != nil {
+		return err
 	}
 	for _, r := range c.Units {
 		cur, ok := s.units[r.Unit]
@@ -254,6 +228,60 @@ func (s *Store) check(c dispatch.Change) error {
 		}
 	}
 	return s.outbox.check(c.Commands)
+}
+
+// row is what checkRows needs of a versioned row of a call that may hold
+// a unit (an active assignment, a pending consent request).
+type row struct {
+	id, incident, unit string
+	version            int64
+	holds              bool
+}
+
+// checkRows refuses the changed rows of kind for a missing row or call, a
+// stale version, or a unit that two rows would hold once they are
+// written (what the durable stores' partial unique indexes refuse). The
+// caller holds s.mu.
+func checkRows[T any](s *Store, kind, held string, stored map[string]*T, changed []*T, of func(*T) row) error {
+	holder := map[string]string{} // unit -> the row holding it, as it will be
+	for _, v := range stored {
+		if r := of(v); r.holds {
+			holder[r.unit] = r.id
+		}
+	}
+	for _, v := range changed {
+		r := of(v)
+		cur, ok := stored[r.id]
+		var was row
+		if ok {
+			was = of(cur)
+		}
+		switch {
+		case r.version == 1 && ok:
+			return dispatch.Errorf(dispatch.CodeConflict, "%s %s exists", kind, r.id)
+		case r.version != 1 && !ok:
+			return dispatch.Errorf(dispatch.CodeNotFound, "%s %q not found", kind, r.id)
+		case ok && was.version != r.version-1:
+			return conflict(kind, r.id, was.version, r.version)
+		}
+		if _, ok := s.incidents[r.incident]; !ok {
+			return dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", r.incident)
+		}
+		if ok && holder[was.unit] == r.id {
+			delete(holder, was.unit)
+		}
+	}
+	for _, v := range changed {
+		r := of(v)
+		if !r.holds {
+			continue
+		}
+		if other, ok := holder[r.unit]; ok && other != r.id {
+			return dispatch.Errorf(dispatch.CodeConflict, "unit %s %s (%s)", r.unit, held, other)
+		}
+		holder[r.unit] = r.id
+	}
+	return nil
 }
 
 // conflict is the error of a row changed since the change read it.
