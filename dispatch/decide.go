@@ -116,11 +116,15 @@ func next(inc *Incident, now time.Time) *Incident {
 	return &c
 }
 
-// nextAssignment returns a copy of a, one version on, changed at at.
+// nextAssignment returns a copy of a, one version on, changed at at. The
+// first acceptance keeps its time (the KPI ledger's ack stage).
 func nextAssignment(a *Assignment, status AssignmentStatus, at time.Time) *Assignment {
 	c := *a
 	c.Version++
 	c.Status, c.UpdatedAt = status, at
+	if status == AssignAccepted && c.AcceptedAt.IsZero() {
+		c.AcceptedAt = at
+	}
 	return &c
 }
 

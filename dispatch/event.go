@@ -36,6 +36,7 @@ type Event struct {
 	Alert      *Alert      `json:"alert,omitempty"`
 	Prearrival *Prearrival `json:"prearrival,omitempty"`
 	Consent    *Consent    `json:"consent,omitempty"`
+	KPI        *KPIs       `json:"kpi,omitempty"`
 	// Jurisdiction scopes the event for county consoles.
 	Jurisdiction string `json:"-"`
 	// Also are further jurisdictions the event concerns: a consent

@@ -108,6 +108,15 @@ type Incident struct {
 	Zone         geo.Zone       `json:"zone"`
 	RadiusM      float64        `json:"radius_m"`
 	Status       IncidentStatus `json:"status"`
+	// Satisfaction is whether an available unit was inside the service
+	// radius when the call came (the reform's call satisfaction), decided
+	// at intake and kept: it cannot be worked out later from positions.
+	// "" for a call taken before Lifeline recorded it.
+	Satisfaction Satisfaction `json:"satisfaction,omitempty"`
+	// SatisfactionReason says why no unit of the call's own jurisdiction
+	// was inside the radius (for a call satisfied only through linkage,
+	// or not at all); "" otherwise.
+	SatisfactionReason string `json:"satisfaction_reason,omitempty"`
 	// Outcome is how a closed or cancelled call ended, as the dispatcher
 	// recorded it ("transported", "treated on scene", "test call", ...).
 	Outcome string `json:"outcome,omitempty"`
@@ -151,6 +160,9 @@ type Assignment struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// AcceptedAt is when the crew accepted the call (an ack, or an
+	// implicit acceptance by pressing a status); zero while it has not.
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 }
 
 // Window is when the assignment held its unit: from its creation until it

@@ -42,6 +42,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 		Jurisdiction: jur.ID, Zone: zone, RadiusM: s.radii.Steps(zone)[0],
 		Status: IncidentOpen, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
+	inc.Satisfaction, inc.SatisfactionReason = s.satisfaction(inc, now)
 	got, created, err := s.store.CreateIncident(ctx, inc)
 	if err != nil {
 		return nil, Recommendations{}, false, fmt.Errorf("create incident: %w", err)

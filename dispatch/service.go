@@ -88,9 +88,10 @@ type Service struct {
 	courier           *Courier
 	redeliverOnOnline bool
 	infer             *inferrer
-	consents     Consents
-	consentTTL   time.Duration
-	consentAsked chan struct{} // wakes the expiry duty for a new request
+	consents          Consents
+	consentTTL        time.Duration
+	consentAsked      chan struct{} // wakes the expiry duty for a new request
+	cover             coverHolder   // the coverage of the area, laid out on first use
 
 	// decide serialises the decisions of this process (assignments,
 	// presses, acks), so that each is decided from the state the one

@@ -49,6 +49,11 @@ type Store interface {
 	// has none yet (it has been available since it was registered).
 	UnitRecord(ctx context.Context, unit string) (UnitRecord, error)
 
+	// CallRecords returns the calls f selects, oldest first (by id among
+	// equals), each with the times of its stages as the record holds
+	// them: what the KPI ledger is computed from.
+	CallRecords(ctx context.Context, f KPIFilter) ([]CallRecord, error)
+
 	// Apply writes c in one transaction, all of it or nothing. It fails
 	// with a conflict error when a row's stored version is not the one c
 	// was decided from, or when a unit would hold two active assignments;

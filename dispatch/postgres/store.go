@@ -13,7 +13,8 @@ import (
 )
 
 const incidentColumns = `id, external_id, source, lat, lon, address, priority, category,
-	jurisdiction, zone, radius_m, status, outcome, version, created_at, updated_at, closed_at`
+	jurisdiction, zone, radius_m, status, outcome, version, created_at, updated_at, closed_at,
+	satisfaction, satisfaction_reason`
 
 func scanIncident(row pgx.Row) (*dispatch.Incident, error) {
 	var (
@@ -22,7 +23,8 @@ func scanIncident(row pgx.Row) (*dispatch.Incident, error) {
 	)
 	err := row.Scan(&inc.ID, &inc.ExternalID, &inc.Source, &inc.Location.Lat, &inc.Location.Lon,
 		&inc.Address, &inc.Priority, &inc.Category, &inc.Jurisdiction, &inc.Zone,
-		&inc.RadiusM, &inc.Status, &inc.Outcome, &inc.Version, &inc.CreatedAt, &inc.UpdatedAt, &closed)
+		&inc.RadiusM, &inc.Status, &inc.Outcome, &inc.Version, &inc.CreatedAt, &inc.UpdatedAt, &closed,
+		&inc.Satisfaction, &inc.SatisfactionReason)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +38,7 @@ func scanIncident(row pgx.Row) (*dispatch.Incident, error) {
 func incidentArgs(inc *dispatch.Incident) []any {
 	return []any{inc.ID, inc.ExternalID, inc.Source, inc.Location.Lat, inc.Location.Lon, inc.Address,
 		inc.Priority, inc.Category, inc.Jurisdiction, inc.Zone, inc.RadiusM, inc.Status, inc.Outcome, inc.Version,
-		inc.CreatedAt, inc.UpdatedAt, nullTime(inc.ClosedAt)}
+		inc.CreatedAt, inc.UpdatedAt, nullTime(inc.ClosedAt), inc.Satisfaction, inc.SatisfactionReason}
 }
 
 // CreateIncident implements dispatch.Store. Creating is idempotent on
@@ -57,7 +59,7 @@ func (db *DB) CreateIncident(ctx context.Context, inc *dispatch.Incident) (*disp
 		}
 	}
 	tag, err := db.pool.Exec(ctx, `INSERT INTO incidents (`+incidentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (source, external_id) WHERE external_id <> '' DO NOTHING`, incidentArgs(inc)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("create incident %s: %w", inc.ID, constraint(err, fmt.Sprintf("incident %s exists", inc.ID), ""))
@@ -122,14 +124,20 @@ func affected(tag interface{ RowsAffected() int64 }, err error, what string, not
 	return nil
 }
 
-const assignmentColumns = `id, incident, unit, status, assigned_by, reason, version, created_at, updated_at`
+const assignmentColumns = `id, incident, unit, status, assigned_by, reason, version, created_at, updated_at, accepted_at`
 
 func scanAssignment(row pgx.Row) (*dispatch.Assignment, error) {
-	var a dispatch.Assignment
-	if err := row.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &a.Version, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	var (
+		a        dispatch.Assignment
+		accepted *time.Time
+	)
+	if err := row.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &a.Version, &a.CreatedAt, &a.UpdatedAt, &accepted); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
+	if accepted != nil {
+		a.AcceptedAt = utc(*accepted)
+	}
 	return &a, nil
 }
 
@@ -233,7 +241,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 		if inc := c.Incident; inc != nil {
 			tag, err := tx.Exec(ctx, `UPDATE incidents SET external_id = $2, source = $3, lat = $4, lon = $5,
 				address = $6, priority = $7, category = $8, jurisdiction = $9, zone = $10, radius_m = $11, status = $12,
-				outcome = $13, version = $14, created_at = $15, updated_at = $16, closed_at = $17
+				outcome = $13, version = $14, created_at = $15, updated_at = $16, closed_at = $17,
+				satisfaction = $18, satisfaction_reason = $19
 				WHERE id = $1 AND version = $14 - 1`, incidentArgs(inc)...)
 			err = constraint(err, fmt.Sprintf("incident %s: source and external id taken", inc.ID), "")
 			if err := stale(ctx, tx, tag, err, "incidents", "id", "incident", inc.ID, inc.Version); err != nil {
@@ -245,8 +254,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 				continue
 			}
 			tag, err := tx.Exec(ctx, `UPDATE assignments SET incident = $2, unit = $3, status = $4, assigned_by = $5,
-				reason = $6, version = $7, created_at = $8, updated_at = $9 WHERE id = $1 AND version = $7 - 1`,
-				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, a.CreatedAt, a.UpdatedAt)
+				reason = $6, version = $7, created_at = $8, updated_at = $9, accepted_at = $10 WHERE id = $1 AND version = $7 - 1`,
+				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, a.CreatedAt, a.UpdatedAt, nullTime(a.AcceptedAt))
 			err = constraint(err, fmt.Sprintf("unit %s already holds an active assignment", a.Unit), fmt.Sprintf("incident %q not found", a.Incident))
 			if err := stale(ctx, tx, tag, err, "assignments", "id", "assignment", a.ID, a.Version); err != nil {
 				return err
@@ -256,8 +265,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 			if a.Version != 1 {
 				continue
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, a.CreatedAt, a.UpdatedAt)
+			_, err := tx.Exec(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, a.CreatedAt, a.UpdatedAt, nullTime(a.AcceptedAt))
 			if err := constraint(err,
 				fmt.Sprintf("unit %s already holds an active assignment (or assignment %s exists)", a.Unit, a.ID),
 				fmt.Sprintf("incident %q not found", a.Incident)); err != nil {

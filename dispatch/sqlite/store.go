@@ -10,7 +10,8 @@ import (
 )
 
 const incidentColumns = `id, external_id, source, lat, lon, address, priority, category,
-	jurisdiction, zone, radius_m, status, outcome, version, created_at, updated_at, closed_at`
+	jurisdiction, zone, radius_m, status, outcome, version, created_at, updated_at, closed_at,
+	satisfaction, satisfaction_reason`
 
 func scanIncident(s scanner) (*dispatch.Incident, error) {
 	var (
@@ -20,7 +21,8 @@ func scanIncident(s scanner) (*dispatch.Incident, error) {
 	)
 	err := s.Scan(&inc.ID, &inc.ExternalID, &inc.Source, &inc.Location.Lat, &inc.Location.Lon,
 		&inc.Address, &inc.Priority, &inc.Category, &inc.Jurisdiction, &inc.Zone,
-		&inc.RadiusM, &inc.Status, &inc.Outcome, &inc.Version, &created, &updated, &closed)
+		&inc.RadiusM, &inc.Status, &inc.Outcome, &inc.Version, &created, &updated, &closed,
+		&inc.Satisfaction, &inc.SatisfactionReason)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +49,7 @@ func (db *DB) CreateIncident(ctx context.Context, inc *dispatch.Incident) (*disp
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO incidents (`+incidentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, incidentArgs(inc)...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, incidentArgs(inc)...)
 		if err != nil {
 			return constraint(err, fmt.Sprintf("incident %s exists", inc.ID), "")
 		}
@@ -95,7 +97,8 @@ func (db *DB) Incidents(ctx context.Context, f dispatch.IncidentFilter) ([]*disp
 func incidentArgs(inc *dispatch.Incident) []any {
 	return []any{inc.ID, inc.ExternalID, inc.Source, inc.Location.Lat, inc.Location.Lon, inc.Address,
 		inc.Priority, inc.Category, inc.Jurisdiction, inc.Zone, inc.RadiusM, inc.Status, inc.Outcome, inc.Version,
-		micros(inc.CreatedAt), micros(inc.UpdatedAt), nullMicros(inc.ClosedAt)}
+		micros(inc.CreatedAt), micros(inc.UpdatedAt), nullMicros(inc.ClosedAt),
+		inc.Satisfaction, inc.SatisfactionReason}
 }
 
 // affected turns an update that touched no row into notFound.
@@ -113,17 +116,18 @@ func affected(res sql.Result, err error, what string, notFound error) error {
 	return nil
 }
 
-const assignmentColumns = `id, incident, unit, status, assigned_by, reason, version, created_at, updated_at`
+const assignmentColumns = `id, incident, unit, status, assigned_by, reason, version, created_at, updated_at, accepted_at`
 
 func scanAssignment(s scanner) (*dispatch.Assignment, error) {
 	var (
 		a                dispatch.Assignment
 		created, updated int64
+		accepted         sql.NullInt64
 	)
-	if err := s.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &a.Version, &created, &updated); err != nil {
+	if err := s.Scan(&a.ID, &a.Incident, &a.Unit, &a.Status, &a.By, &a.Reason, &a.Version, &created, &updated, &accepted); err != nil {
 		return nil, err
 	}
-	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	a.CreatedAt, a.UpdatedAt, a.AcceptedAt = fromMicros(created), fromMicros(updated), fromNullMicros(accepted)
 	return &a, nil
 }
 
@@ -225,7 +229,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 		if inc := c.Incident; inc != nil {
 			res, err := tx.ExecContext(ctx, `UPDATE incidents SET external_id = ?2, source = ?3, lat = ?4, lon = ?5,
 				address = ?6, priority = ?7, category = ?8, jurisdiction = ?9, zone = ?10, radius_m = ?11, status = ?12,
-				outcome = ?13, version = ?14, created_at = ?15, updated_at = ?16, closed_at = ?17
+				outcome = ?13, version = ?14, created_at = ?15, updated_at = ?16, closed_at = ?17,
+				satisfaction = ?18, satisfaction_reason = ?19
 				WHERE id = ?1 AND version = ?14 - 1`, incidentArgs(inc)...)
 			err = constraint(err, fmt.Sprintf("incident %s: source and external id taken", inc.ID), "")
 			if err := stale(ctx, tx, res, err, "incidents", "id", "incident", inc.ID, inc.Version); err != nil {
@@ -237,8 +242,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 				continue
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE assignments SET incident = ?, unit = ?, status = ?, assigned_by = ?,
-				reason = ?, version = ?, created_at = ?, updated_at = ? WHERE id = ? AND version = ?`,
-				a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt), a.ID, a.Version-1)
+				reason = ?, version = ?, created_at = ?, updated_at = ?, accepted_at = ? WHERE id = ? AND version = ?`,
+				a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt), nullMicros(a.AcceptedAt), a.ID, a.Version-1)
 			err = constraint(err, fmt.Sprintf("unit %s already holds an active assignment", a.Unit), fmt.Sprintf("incident %q not found", a.Incident))
 			if err := stale(ctx, tx, res, err, "assignments", "id", "assignment", a.ID, a.Version); err != nil {
 				return err
@@ -248,8 +253,8 @@ func (db *DB) Apply(ctx context.Context, c dispatch.Change) error {
 			if a.Version != 1 {
 				continue
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt))
+			_, err := tx.ExecContext(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, a.Incident, a.Unit, a.Status, a.By, a.Reason, a.Version, micros(a.CreatedAt), micros(a.UpdatedAt), nullMicros(a.AcceptedAt))
 			if err := constraint(err,
 				fmt.Sprintf("unit %s already holds an active assignment (or assignment %s exists)", a.Unit, a.ID),
 				fmt.Sprintf("incident %q not found", a.Incident)); err != nil {

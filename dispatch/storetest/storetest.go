@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, open) })
 	t.Run("UnitRecords", func(t *testing.T) { testUnitRecords(t, open) })
 	t.Run("ApplyAtomic", func(t *testing.T) { testApplyAtomic(t, open) })
+	t.Run("CallRecords", func(t *testing.T) { testCallRecords(t, open) })
+	t.Run("KPIDay", func(t *testing.T) { testKPIDay(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open) })
