@@ -372,7 +372,7 @@ type CoverageReport struct {
 	// Uncovered are the centres of the uncovered cells, [lat, lon], at
 	// most maxUncovered of them (Truncated says when there are more).
 	Uncovered [][2]float64 `json:"uncovered"`
-	Truncated bool         `json:"truncated,omitempty"`
+	Truncated bool         `json:"truncated"`
 	// MoveUp is the best single move, nil when no move gains a cell.
 	MoveUp *MoveUp   `json:"move_up"`
 	At     time.Time `json:"at"`

@@ -51,6 +51,8 @@ type Dispatcher interface {
 	AnswerConsent(ctx context.Context, by dispatch.Principal, id string, d dispatch.ConsentDecision, reason string) (*dispatch.Consent, *dispatch.Assignment, error)
 	ConsentPolicies(ctx context.Context, by dispatch.Principal) ([]dispatch.JurisdictionPolicy, error)
 	SetConsentPolicy(ctx context.Context, by dispatch.Principal, jurisdiction string, p dispatch.ConsentPolicy) (dispatch.JurisdictionPolicy, error)
+	KPIs(ctx context.Context, by dispatch.Principal, jurisdiction string, from, to time.Time) (*dispatch.KPIs, error)
+	Coverage(ctx context.Context, by dispatch.Principal, jurisdiction string) (*dispatch.CoverageReport, error)
 }
 
 // Access is what the web layer needs of dispatch.Access: sessions, users
@@ -246,6 +248,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /api/v1/jurisdictions/{id}", a(s.setJurisdiction))
 	m.HandleFunc("GET /api/v1/hospitals", a(s.hospitals))
 	m.HandleFunc("PATCH /api/v1/hospitals/{id}", a(s.setDiversion))
+	m.HandleFunc("GET /api/v1/kpis", a(s.kpis))
+	m.HandleFunc("GET /api/v1/coverage", a(s.coverage))
 	m.HandleFunc("GET /api/v1/live", a(s.hub.serve))
 	m.HandleFunc("/api/", a(func(w http.ResponseWriter, r *http.Request, _ dispatch.Principal) {
 		s.Error(w, r, dispatch.Errorf(dispatch.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
