@@ -53,6 +53,9 @@ type Config struct {
 	// idle ones before CONNECT included; 0 derives it from the file
 	// descriptor limit (mqttConnCap).
 	MQTTMaxConns int
+	// KPIInterval is how often the kpi websocket message may change, per
+	// jurisdiction.
+	KPIInterval time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// AdminPassword is the first administrator's password, from
@@ -72,7 +75,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HTTP: ":8080", MQTTListen: ":1883", DataDir: "./data", UnitRate: 20, Retention: 400 * 24 * time.Hour,
-		DemoSpeedup: 5, DemoCalls: 45 * time.Second, LogLevel: "info", ConsentTimeout: 60 * time.Second,
+		DemoSpeedup: 5, DemoCalls: 45 * time.Second, KPIInterval: 5 * time.Second, LogLevel: "info", ConsentTimeout: 60 * time.Second,
 		AckTimeout: dispatch.DefaultAckTimeout, AckPolicy: string(dispatch.AckOffer), InferStatus: string(dispatch.InferOffer),
 	}
 }
@@ -106,6 +109,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.Float64Var(&c.UnitRate, "mqtt-unit-rate", c.UnitRate, "messages per second one terminal may publish on the embedded broker (bursts of 100 pass; 0: no limit)")
 	fs.IntVar(&c.MQTTMaxConns, "mqtt-max-conns", c.MQTTMaxConns, "TCP connections the embedded broker holds at once, idle ones included; more are closed at once (0: three quarters of the file descriptor limit, at most 11000)")
 	fs.DurationVar(&c.ConsentTimeout, "consent-timeout", c.ConsentTimeout, "how long a request for another county's unit waits for that county's answer")
+	fs.DurationVar(&c.KPIInterval, "kpi-interval", c.KPIInterval, "how often the kpi websocket message may change, per jurisdiction")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "how long a terminal has to acknowledge an assignment before the dispatchers are alerted (0: never)")
 	fs.StringVar(&c.AckPolicy, "ack-timeout-policy", c.AckPolicy, "on an ack timeout: alert, offer (name the next candidate) or reassign (assign it)")
@@ -161,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConsentTimeout <= 0 {
 		return fmt.Errorf("--consent-timeout %v: want more than 0", c.ConsentTimeout)
+	}
+	if c.KPIInterval <= 0 {
+		return fmt.Errorf("--kpi-interval %v: want > 0", c.KPIInterval)
 	}
 	if c.DemoSpeedup <= 0 {
 		return fmt.Errorf("--demo-speedup %v: want > 0", c.DemoSpeedup)

@@ -244,6 +244,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	// The kpi websocket message: the ledger and coverage of each
+	// jurisdiction, whenever they change.
+	kpis := dispatch.NewKPIFeed(m.Service, dispatch.KPIFeedConfig{Events: bus, Every: c.KPIInterval, Logger: log})
+
 	var d *demo
 	if c.Demo {
 		if d, err = newDemo(ctx, m, log); err != nil {
@@ -279,6 +283,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return acks.Run(ctx) })
 	}
 	g.Go(func() error { return m.Service.ConsentExpiry().Run(ctx) })
+	g.Go(func() error { return kpis.Run(ctx) })
 	if d != nil {
 		// The simulated fleet stops before the broker, as real terminals
 		// would outlive a server restart, so that it can say goodbye.
