@@ -252,14 +252,33 @@ func (c *Coverage) each(p orb.Point, jur int32, fn func(cell int32)) {
 	ix0 := max(int(math.Floor((p.Lon()-rLon-c.lon0)/c.dLon)), 0)
 	ix1 := min(int(math.Floor((p.Lon()+rLon-c.lon0)/c.dLon)), c.nx-1)
 	within := c.within[jur]
+	// The haversine distance decides. A flat approximation (metres along
+	// the parallel of p and the meridian) is within 2% of it for radii
+	// up to 50 km below 60° of latitude, so it settles every cell but
+	// those within 2% of their radius; the others take the exact test.
+	flat := c.maxR <= 50_000 && math.Abs(p.Lat()) <= 60
+	kLat := geo.EarthRadius * math.Pi / 180
+	kLon := kLat * math.Cos(p.Lat()*math.Pi/180)
 	for iy := iy0; iy <= iy1; iy++ {
 		row := c.square[iy*c.nx : (iy+1)*c.nx]
+		dy := (c.lat0 + (float64(iy)+0.5)*c.dLat - p.Lat()) * kLat
 		for ix := ix0; ix <= ix1; ix++ {
 			cell := row[ix]
 			if cell < 0 || !within[c.jur[cell]] {
 				continue
 			}
-			if geo.Distance(p, orb.Point{c.lon[cell], c.lat[cell]}) <= c.radius[cell] {
+			r := c.radius[cell]
+			if flat {
+				dx := (c.lon[cell] - p.Lon()) * kLon
+				switch d2 := dx*dx + dy*dy; {
+				case d2 > r*r*(1.02*1.02):
+					continue
+				case d2 < r*r*(0.98*0.98):
+					fn(cell)
+					continue
+				}
+			}
+			if geo.Distance(p, orb.Point{c.lon[cell], c.lat[cell]}) <= r {
 				fn(cell)
 			}
 		}

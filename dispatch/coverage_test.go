@@ -30,7 +30,12 @@ func baseRadius(_ string, z geo.Zone) float64 { return geo.DefaultRadii.Steps(z)
 // county line: it must not cover the county).
 func syntheticCounty(tb testing.TB, km2 float64, units, stations int, rng *rand.Rand) *dispatch.Area {
 	tb.Helper()
-	c := orb.Point{105.0, 29.2}
+	return syntheticAt(tb, orb.Point{105.0, 29.2}, km2, units, stations, rng)
+}
+
+// syntheticAt is syntheticCounty centred on c.
+func syntheticAt(tb testing.TB, c orb.Point, km2 float64, units, stations int, rng *rand.Rand) *dispatch.Area {
+	tb.Helper()
 	halfLat := math.Sqrt(km2) / 2 / 111.195
 	halfLon := halfLat / math.Cos(c.Lat()*math.Pi/180)
 	square := func(c orb.Point, hLon, hLat float64) orb.Polygon {
@@ -180,17 +185,31 @@ func TestCoverageGrid(t *testing.T) {
 // where it is, exactly the available units are counted, and a full
 // Recompute agrees with a brute force over where the units are.
 func TestCoverageIncremental(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 5))
-	area := syntheticCounty(t, 400, 12, 6, rng)
+	tests := []struct {
+		name   string
+		centre orb.Point
+		radius func(string, geo.Zone) float64
+	}{
+		{"Fushun's latitude, the default radii", orb.Point{105.0, 29.2}, baseRadius},
+		{"far north, 15 km", orb.Point{30.3, 59.5}, func(string, geo.Zone) float64 { return 15000 }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testIncremental(t, tt.centre, tt.radius, uint64(i)) })
+	}
+}
+
+func testIncremental(t *testing.T, centre orb.Point, radius func(string, geo.Zone) float64, seed uint64) {
+	rng := rand.New(rand.NewPCG(3, seed))
+	area := syntheticAt(t, centre, 500, 10, 6, rng)
 	f := newFleet(area)
-	c := dispatch.NewCoverage(area, dispatch.CoverageCellMetres, baseRadius)
+	c := dispatch.NewCoverage(area, dispatch.CoverageCellMetres, radius)
 	j, _ := area.Jurisdiction(countyID)
 	b := j.Region.Bound()
 	for _, u := range area.Units {
 		f.set(u.ID, orb.Point{b.Min[0] + rng.Float64()*(b.Max[0]-b.Min[0]), b.Min[1] + rng.Float64()*(b.Max[1]-b.Min[1])}, rng.IntN(4) > 0)
 	}
 	f.set("E01", orb.Point{b.Max[0] + 0.001, b.Center()[1]}, true) // on the county line, of the other county
-	for step := range 200 {
+	for step := range 120 {
 		u := area.Units[rng.IntN(len(area.Units))].ID
 		p := f.at[u]
 		switch rng.IntN(4) {
@@ -248,7 +267,7 @@ func TestCoverageIncremental(t *testing.T) {
 func TestCoverageMoveUp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 1))
 	scopes := []string{countyID, cityID, ""}
-	for round := range 10 {
+	for round := range 6 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			area := syntheticCounty(t, 300+rng.Float64()*500, 3+rng.IntN(6), 2+rng.IntN(5), rng)
 			f := newFleet(area)
