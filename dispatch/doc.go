@@ -12,4 +12,11 @@
 // requests nobody answers). Every change of the picture is one Event,
 // fanned out by a Publisher. The durable record sits behind Store,
 // Consents and Tracks, implemented by the adapter subpackages.
+//
+// The KPI ledger (kpi.go) is computed from the record: each call keeps its
+// call satisfaction, decided at intake, and Ledger turns a period's
+// CallRecords into rates and stage percentiles. Coverage (coverage.go)
+// keeps, incrementally, the share of each jurisdiction within its radius of
+// an available unit and the best move-up; KPIFeed publishes both as the
+// kpi event.
 package dispatch

@@ -12,6 +12,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
+	"github.com/lifeline-ems/lifeline/dispatch/storetest"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -93,24 +94,9 @@ func ledgerOf(calls []timeline, now time.Time) (sat [3]int, onScene [4]int, stag
 			}
 		}
 	}
-	rank := func(v []float64, pct int) float64 {
-		best := math.Inf(1)
-		for _, x := range v {
-			n := 0
-			for _, y := range v {
-				if y <= x {
-					n++
-				}
-			}
-			if 100*n >= pct*len(v) {
-				best = math.Min(best, x)
-			}
-		}
-		return best
-	}
 	for i, v := range secs {
 		if len(v) > 0 {
-			stages[i] = [3]float64{float64(len(v)), rank(v, 50), rank(v, 90)}
+			stages[i] = [3]float64{float64(len(v)), storetest.NearestRank(v, 50), storetest.NearestRank(v, 90)}
 		}
 	}
 	return sat, onScene, stages

@@ -601,16 +601,17 @@ func (r *replay) expect(from, to time.Time, scope string, now time.Time) dispatc
 	k.OnScene.Rate = rate(k.OnScene.Reached, k.OnScene.Due)
 	for i, st := range []*dispatch.StageKPI{&k.Stages.Dispatch, &k.Stages.Ack, &k.Stages.EnRoute, &k.Stages.OnScene, &k.Stages.AtHospital, &k.Stages.Clear} {
 		if v := stages[i]; len(v) > 0 {
-			p50, p90 := nearestRank(v, 50), nearestRank(v, 90)
+			p50, p90 := NearestRank(v, 50), NearestRank(v, 90)
 			*st = dispatch.StageKPI{N: len(v), P50: &p50, P90: &p90}
 		}
 	}
 	return k
 }
 
-// nearestRank is the smallest of vals such that at least pct% of vals
-// are not above it, found by counting.
-func nearestRank(vals []float64, pct int) float64 {
+// NearestRank is the smallest of vals such that at least pct% of vals
+// are not above it, found by counting: the tests' own nearest-rank
+// percentile, to check dispatch.Percentile against.
+func NearestRank(vals []float64, pct int) float64 {
 	best := math.Inf(1)
 	for _, v := range vals {
 		n := 0
