@@ -25,17 +25,10 @@ type timeline struct {
 
 // kpiMessages returns the kpi messages the console has seen for jur.
 func (c *console) kpiMessages(jur string) []dispatch.KPIs {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []dispatch.KPIs
-	for _, m := range c.msgs {
-		var typ string
-		_ = json.Unmarshal(m["type"], &typ)
-		if typ != "kpi" {
-			continue
-		}
+	for _, m := range c.of("kpi", "kpi") {
 		var k dispatch.KPIs
-		if json.Unmarshal(m["kpi"], &k) == nil && k.Jurisdiction == jur {
+		if json.Unmarshal(m, &k) == nil && k.Jurisdiction == jur {
 			out = append(out, k)
 		}
 	}
