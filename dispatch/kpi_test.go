@@ -200,16 +200,6 @@ func collectKPIs(t *testing.T, bus *dispatch.Bus) *kpis {
 	return k
 }
 
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestKPIFeed: the feed publishes each jurisdiction's KPIs and coverage
 // at start, again for the county and its city (not the neighbour) when a
