@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleNearest() {
-	units := geo.NewGrid(geo.DefaultCellMetres)
+	units := geo.NewAdaptiveGrid()
 	units.Set("A1", orb.Point{105.000, 29.160}) // about 1.1 km north
 	units.Set("A2", orb.Point{105.010, 29.150}) // about 1 km east
 	units.Set("A3", orb.Point{105.002, 29.151}) // about 200 m away, but busy

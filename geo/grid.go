@@ -2,17 +2,36 @@ package geo
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/paulmach/orb"
 )
 
 // DefaultCellMetres is the cell size NewGrid uses when given a size that is
-// not positive. It was chosen by measurement; see docs/BENCHMARKS.md.
+// not positive, and the one an adaptive Grid starts with. It suits a
+// county's fleet of tens to hundreds of units; larger fleets want smaller
+// cells, which NewAdaptiveGrid chooses by itself (docs/BENCHMARKS.md).
 const DefaultCellMetres = 2000
 
 // minCellMetres keeps cell indices well inside int32 range.
 const minCellMetres = 10
+
+// An adaptive Grid (NewAdaptiveGrid) sizes its cells to its items: it
+// starts with DefaultCellMetres cells and, from adaptMinItems items on,
+// re-grids whenever the number of items has grown or shrunk fourfold since
+// the last time, to cells of adaptCellFactor times the square root of the
+// area per item, clamped to [adaptMinCell, adaptMaxCell] metres. The area
+// is that of the box holding the central 90% of the items in latitude and
+// in longitude, so that a few units far away do not count. The factor
+// comes from BenchmarkNearest (docs/BENCHMARKS.md): fleets gather in towns,
+// so the best cell is smaller than the average spacing.
+const (
+	adaptMinItems   = 64
+	adaptCellFactor = 0.5
+	adaptMinCell    = 50
+	adaptMaxCell    = 20_000
+)
 
 // Grid is the Index for real use: a uniform grid of square cells in
 // latitude and longitude, each cell a bucket of items, kept in a map keyed by
@@ -22,6 +41,10 @@ const minCellMetres = 10
 // soon as the rings are farther than the radius or cover every occupied
 // cell, and when a ring would have more cells than are occupied it sweeps
 // the occupied cells instead, so sparse data and huge radii stay cheap.
+//
+// The best cell holds an item or two where the queries are: with cells too
+// large a query measures many items, with cells too small it probes many
+// empty cells. NewGrid fixes the size; NewAdaptiveGrid follows the items.
 //
 // Cells are square in degrees, so they are narrower than tall in metres
 // away from the equator; that costs a little speed, never correctness.
@@ -33,12 +56,15 @@ const minCellMetres = 10
 // it reported, so the order holds and no item is reported twice, but an item
 // that moved may be missed or seen at its new position.
 type Grid struct {
-	deg  float64 // cell side in degrees, on both axes
-	pool sync.Pool
+	pool     sync.Pool
+	adaptive bool
 
 	mu      sync.RWMutex
+	deg     float64 // cell side in degrees, on both axes
 	items   map[string]slot
 	cells   map[uint64][]entry
+	placed  int    // items in cells: those with a valid point
+	gridded int    // placed when the adaptive Grid last chose its cells
 	version uint64 // incremented by every change
 
 	// x0, x1, y0, y1 bound the cells ever occupied since the Grid was last
@@ -78,6 +104,25 @@ func NewGrid(cellMetres float64) *Grid {
 	}
 }
 
+// NewAdaptiveGrid returns an empty Grid that chooses its cell size from its
+// items, and chooses again as their number grows or shrinks fourfold, so
+// that a query costs about the same from a county's twenty ambulances to a
+// city's hundred thousand vehicles. Choosing again moves every item, once
+// per fourfold change: amortised, a few moves per Set.
+func NewAdaptiveGrid() *Grid {
+	g := NewGrid(DefaultCellMetres)
+	g.adaptive = true
+	return g
+}
+
+// CellMetres returns the side of the Grid's cells in metres, along a
+// meridian.
+func (g *Grid) CellMetres() float64 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.deg * EarthRadius * radians
+}
+
 // cell returns the integer coordinates of the cell holding the valid point p.
 func (g *Grid) cell(p orb.Point) (x, y int) {
 	return int(math.Floor(p[0] / g.deg)), int(math.Floor(p[1] / g.deg))
@@ -111,6 +156,14 @@ func (g *Grid) Set(id string, p orb.Point) {
 	if ok {
 		g.unlink(old)
 	}
+	g.link(id, p)
+	g.adapt()
+}
+
+// link puts the item id, at the valid point p, into its cell.
+func (g *Grid) link(id string, p orb.Point) {
+	x, y := g.cell(p)
+	key := cellKey(x, y)
 	if len(g.cells) == 0 {
 		g.x0, g.x1, g.y0, g.y1 = x, x, y, y
 	} else {
@@ -120,6 +173,43 @@ func (g *Grid) Set(id string, p orb.Point) {
 	c := g.cells[key]
 	g.items[id] = slot{p: p, key: key, i: len(c)}
 	g.cells[key] = append(c, entry{id: id, p: p, cos: cosLat(p)})
+	g.placed++
+}
+
+// adapt chooses the cells of an adaptive Grid again when the number of
+// items calls for it. The caller holds the write lock.
+func (g *Grid) adapt() {
+	n := g.placed
+	if !g.adaptive || n < adaptMinItems || (n < 4*g.gridded && 4*n > g.gridded) {
+		return
+	}
+	g.gridded = n
+	lons, lats := make([]float64, 0, n), make([]float64, 0, n)
+	for _, c := range g.cells {
+		for _, e := range c {
+			lons, lats = append(lons, e.p[0]), append(lats, e.p[1])
+		}
+	}
+	slices.Sort(lons)
+	slices.Sort(lats)
+	lo, hi := n/20, n-1-n/20
+	height := (lats[hi] - lats[lo]) * radians * EarthRadius
+	width := (lons[hi] - lons[lo]) * radians * EarthRadius * math.Cos((lats[hi]+lats[lo])/2*radians)
+	area := max(height, 1) * max(width, 1)
+	cell := adaptCellFactor * math.Sqrt(area*0.81/float64(n))
+	cell = min(max(cell, adaptMinCell), adaptMaxCell)
+	if ratio := cell / (g.deg * EarthRadius * radians); ratio > 0.7 && ratio < 1.4 {
+		return // near enough: not worth moving every item
+	}
+	g.deg = cell / (EarthRadius * radians)
+	g.version++
+	clear(g.cells)
+	g.placed = 0
+	for id, s := range g.items {
+		if s.i >= 0 {
+			g.link(id, s.p)
+		}
+	}
 }
 
 // unlink takes the item in slot s out of its cell, if it is in one. The
@@ -137,6 +227,7 @@ func (g *Grid) unlink(s slot) {
 		g.items[c[s.i].id] = moved
 	}
 	c[last] = entry{}
+	g.placed--
 	if last == 0 {
 		delete(g.cells, s.key)
 	} else {
@@ -155,6 +246,7 @@ func (g *Grid) Delete(id string) {
 	g.version++
 	g.unlink(s)
 	delete(g.items, id)
+	g.adapt()
 }
 
 // Get returns the position of the item id and whether it is present.

@@ -54,13 +54,44 @@ func Nearest(ix Index, center orb.Point, radius float64, k int, keep func(id str
 	if k > 0 && k <= 64 {
 		out = make([]Hit, 0, k)
 	}
-	ix.Nearby(center, radius, func(h Hit) bool {
-		if keep == nil || keep(h.ID) {
-			out = append(out, h)
-		}
-		return k <= 0 || len(out) < k
-	})
+	return AppendNearest(out, ix, center, radius, k, keep)
+}
+
+// AppendNearest is Nearest appending to dst, so that a caller who reuses
+// dst queries without allocating.
+func AppendNearest(dst []Hit, ix Index, center orb.Point, radius float64, k int, keep func(id string) bool) []Hit {
+	c := collectors.Get().(*collector)
+	c.out, c.want, c.keep = dst, len(dst)+k, keep
+	if k <= 0 {
+		c.want = -1
+	}
+	ix.Nearby(center, radius, c.fn)
+	out := c.out
+	c.out, c.keep = nil, nil
+	collectors.Put(c)
 	return out
+}
+
+// collector gathers Nearest's hits. Collectors are pooled with their
+// callback bound, so that passing it to an Index allocates nothing.
+type collector struct {
+	out  []Hit
+	want int // len(out) to stop at, or -1 for no limit
+	keep func(id string) bool
+	fn   func(Hit) bool
+}
+
+var collectors = sync.Pool{New: func() any {
+	c := new(collector)
+	c.fn = c.add
+	return c
+}}
+
+func (c *collector) add(h Hit) bool {
+	if c.keep == nil || c.keep(h.ID) {
+		c.out = append(c.out, h)
+	}
+	return c.want < 0 || len(c.out) < c.want
 }
 
 // Scan is the brute-force Index: a map that every query scans in full and
