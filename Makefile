@@ -10,7 +10,7 @@ HTTP_PORT ?= 8080
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: run test services lint vet fmt bench load soak fuzz screenshot
+.PHONY: run test services lint vet fmt bench bench-peers load soak fuzz screenshot
 
 run:
 	$(GO) run ./cmd/lifelined --demo --mqtt-listen :$(MQTT_PORT) --http :$(HTTP_PORT)
@@ -33,6 +33,13 @@ fmt:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 5 ./geo/... ./telemetry/... ./dispatch/...
+
+# Lifeline beside its peers on this machine, interleaved: Tile38, Redis,
+# Mosquitto, a gorilla hub (docs/BENCHMARKS.md, "Peers, side by side").
+# Tile38 is found, never fetched: TILE38_SERVER=/path/to/tile38-server.
+# BENCHPEERS_FLAGS="-quick" for a smoke test, "-out FILE" to keep the table.
+bench-peers: services
+	$(GO) run ./cmd/benchpeers $(BENCHPEERS_FLAGS)
 
 # The load harness: the real server on PostgreSQL and SQLite, real MQTT
 # terminals, everything on this machine (docs/BENCHMARKS.md).
