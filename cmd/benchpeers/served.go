@@ -20,7 +20,7 @@ func (h *harness) served(ctx context.Context) error {
 	sec := h.section("served", "Served nearest unit",
 		fmt.Sprintf("%d concurrent keep-alive clients, %s per side per round after %s of warm-up, %d call points; "+
 			"Lifeline: `GET /api/v1/incidents/{id}/recommendations` (every unit fresh and available, rural radii); "+
-			"Tile38: `NEARBY fleet LIMIT 1 POINT lat lon`; Redis: `GEOSEARCH fleet FROMLONLAT lon lat BYRADIUS 20 km ASC COUNT 1`; "+
+			"Tile38: `NEARBY fleet LIMIT 1 POINT lat lon`; Redis: `GEOSEARCH fleet FROMLONLAT lon lat BYRADIUS r km ASC COUNT 1` for r = 1, 5, 20 until one is found; "+
 			"ceiling: Lifeline's `GET /livez` with the same client.", h.cfg.clients, h.cfg.duration, h.cfg.warmup, h.cfg.calls))
 	sec.header = []string{"units", "side", "req/s", "p50", "p99", "RSS before → after", "vs Lifeline"}
 	mosq, err := h.mosquitto(ctx)
@@ -55,17 +55,6 @@ func (h *harness) servedSize(ctx context.Context, sec *section, mosq *peer, n in
 		return err
 	}
 	defer l.p.stop()
-	pl := &placer{broker: "tcp://" + mosq.addr, f: f, seq: make([]uint64, n)}
-	t0 := time.Now()
-	if err := pl.place(ctx, l); err != nil {
-		return fmt.Errorf("placing units: %w", err)
-	}
-	h.progress("served, %d units: placed by %d fixes over MQTT in %s", n, n, time.Since(t0).Round(time.Millisecond))
-	incidents, err := l.createIncidents(ctx, f.calls)
-	if err != nil {
-		return fmt.Errorf("taking calls: %w", err)
-	}
-
 	var t38, rds *peer
 	if tile38 != "" {
 		if t38, err = startTile38(ctx, tile38, h.dir, h.childLog); err != nil {
@@ -85,8 +74,32 @@ func (h *harness) servedSize(ctx context.Context, sec *section, mosq *peer, n in
 			return fmt.Errorf("loading Redis: %w", err)
 		}
 	}
+	pl := &placer{broker: "tcp://" + mosq.addr, f: f, seq: make([]uint64, n)}
+	t0 := time.Now()
+	if err := pl.place(ctx, l); err != nil {
+		return fmt.Errorf("placing units: %w", err)
+	}
+	h.progress("served, %d units: placed by %d fixes over MQTT in %s", n, n, time.Since(t0).Round(time.Millisecond))
+	// Calls are taken in chunks, the units kept fresh between them: a call
+	// ranked while every unit is stale lists them all as excluded.
+	var incidents []string
+	t0 = time.Now()
+	for i := 0; i < len(f.calls); i += 32 {
+		if err := pl.fresh(ctx, l); err != nil {
+			return err
+		}
+		ids, err := l.createIncidents(ctx, f.calls[i:min(i+32, len(f.calls))])
+		if err != nil {
+			return fmt.Errorf("taking calls: %w", err)
+		}
+		incidents = append(incidents, ids...)
+	}
+	h.progress("served, %d units: %d calls taken in %s", n, len(incidents), time.Since(t0).Round(time.Millisecond))
 	// Both sides must answer the same question.
 	if t38 != nil {
+		if err := pl.fresh(ctx, l); err != nil {
+			return err
+		}
 		if bad, err := compareNearest(ctx, l, incidents, t38.addr, f); err != nil {
 			return err
 		} else if bad > 0 {
@@ -124,9 +137,7 @@ func (h *harness) servedSize(ctx context.Context, sec *section, mosq *peer, n in
 	}
 	if rds != nil {
 		sides = append(sides, side{name: "Redis", run: func(ctx context.Context) (measure, error) {
-			return closedLoop(ctx, h.cfg.clients, h.cfg.warmup, h.cfg.duration, respOp(rds.addr, &next, f, func(lat, lon string) []string {
-				return []string{"GEOSEARCH", "fleet", "FROMLONLAT", lon, lat, "BYRADIUS", "20", "km", "ASC", "COUNT", "1"}
-			}))
+			return closedLoop(ctx, h.cfg.clients, h.cfg.warmup, h.cfg.duration, redisNearest(rds.addr, &next, f))
 		}})
 	}
 	sides = append(sides, side{name: "ceiling: Lifeline /livez", run: func(ctx context.Context) (measure, error) {
@@ -183,6 +194,7 @@ type placer struct {
 	broker string
 	f      *fleet
 	seq    []uint64
+	last   time.Time // the time of the newest fixes
 }
 
 // place publishes a fix for every unit and waits until lifelined has
@@ -193,6 +205,8 @@ func (pl *placer) place(ctx context.Context, l *lifeline) error {
 		return err
 	}
 	const clients = 8
+	now := time.Now().UTC()
+	pl.last = now
 	err = parallel(ctx, clients, clients, func(w int) error {
 		c, err := connect(pl.broker, fmt.Sprintf("benchpeers-placer-%d-%s", w, randomHex(3)), "", "")
 		if err != nil {
@@ -200,7 +214,6 @@ func (pl *placer) place(ctx context.Context, l *lifeline) error {
 		}
 		defer c.Disconnect(100)
 		win := newWindow(256, nil)
-		now := time.Now().UTC()
 		for i := w; i < len(pl.f.ids); i += clients {
 			pl.seq[i]++
 			p := pl.f.points[i]
@@ -217,6 +230,15 @@ func (pl *placer) place(ctx context.Context, l *lifeline) error {
 
 // refresh is place again, so that no unit's fix is stale.
 func (pl *placer) refresh(ctx context.Context, l *lifeline) error { return pl.place(ctx, l) }
+
+// fresh refreshes the units when their fixes are more than 40 s old, half
+// of the 90 s after which lifelined calls a unit stale.
+func (pl *placer) fresh(ctx context.Context, l *lifeline) error {
+	if time.Since(pl.last) < 40*time.Second {
+		return nil
+	}
+	return pl.place(ctx, l)
+}
 
 // loadTile38 sets every unit's point in the collection fleet.
 func loadTile38(addr string, f *fleet) error {
@@ -260,6 +282,31 @@ func respOp(addr string, next *atomic.Int64, f *fleet, cmd func(lat, lon string)
 			p := f.calls[int(next.Add(1))%len(f.calls)]
 			_, err := c.do(cmd(ftoa(p[1]), ftoa(p[0]))...)
 			return err
+		}, func() { c.Close() }, nil
+	}
+}
+
+// redisNearest makes closed-loop workers that ask Redis for the nearest
+// unit as one would: GEOSEARCH sorts every member within its radius, so
+// ask within 1 km, then 5 km, then 20 km, until there is one.
+func redisNearest(addr string, next *atomic.Int64, f *fleet) func(int) (func(context.Context) error, func(), error) {
+	return func(int) (func(context.Context) error, func(), error) {
+		c, err := dialRESP(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(context.Context) error {
+			p := f.calls[int(next.Add(1))%len(f.calls)]
+			for _, km := range []string{"1", "5", "20"} {
+				reply, err := c.do("GEOSEARCH", "fleet", "FROMLONLAT", ftoa(p[0]), ftoa(p[1]), "BYRADIUS", km, "km", "ASC", "COUNT", "1")
+				if err != nil {
+					return err
+				}
+				if r, ok := reply.([]any); ok && len(r) > 0 {
+					return nil
+				}
+			}
+			return nil
 		}, func() { c.Close() }, nil
 	}
 }
