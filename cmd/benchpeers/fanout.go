@@ -18,20 +18,27 @@ import (
 )
 
 // liveTarget is a websocket feed of unit updates fed by fixes published
-// to the harness's mosquitto: Lifeline's /api/v1/live, or the baseline
-// hub.
+// to a mosquitto of its own: Lifeline's /api/v1/live, or the baseline hub.
+// Each side has its broker so that neither sees the other's fixes.
 type liveTarget struct {
-	name   string
-	url    string // ws://...
-	header http.Header
-	t      *terminals // the fixes sent toward it, across rounds
+	name    string
+	broker  string // tcp://...
+	url     string // ws://...
+	header  http.Header
+	t       *terminals               // the fixes sent toward it, across rounds
+	handled func() (float64, error) // fixes it has taken from the broker
 }
 
-// liveTargets starts a lifelined (ingesting from mosquitto) and the
-// baseline hub for a fleet of n units, and returns both feeds and a
+// liveTargets starts a lifelined and the baseline hub for a fleet of n
+// units, each fed by its own mosquitto, and returns both feeds and a
 // function that stops them.
 func (h *harness) liveTargets(ctx context.Context, n int) ([]*liveTarget, func(), error) {
 	mosq, err := h.mosquitto(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	bin, _ := findBinary(h.cfg.mosquitto, "mosquitto", "/usr/sbin/mosquitto")
+	mosq2, err := startMosquitto(ctx, bin, h.tempDir("mosquitto"), h.childLog)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,17 +52,39 @@ func (h *harness) liveTargets(ctx context.Context, n int) ([]*liveTarget, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	hub, err := startHub(ctx, "tcp://"+mosq.addr, h.childLog)
+	hub, err := startHub(ctx, "tcp://"+mosq2.addr, false, h.childLog)
 	if err != nil {
 		l.p.stop()
+		mosq2.stop()
 		return nil, nil, err
 	}
-	stop := func() { l.p.stop(); hub.stop() }
+	stop := func() { l.p.stop(); hub.stop(); mosq2.stop() }
 	return []*liveTarget{
-		{name: "Lifeline /api/v1/live", url: "ws" + strings.TrimPrefix(l.base, "http") + "/api/v1/live",
-			header: http.Header{"Authorization": {"Bearer " + l.token}}, t: newLiveTerminals(f)},
-		{name: "gorilla hub, each event encoded once", url: "ws://" + hub.addr + "/live", t: newLiveTerminals(f)},
+		{name: "Lifeline /api/v1/live", broker: "tcp://" + mosq.addr, url: "ws" + strings.TrimPrefix(l.base, "http") + "/api/v1/live",
+			header: http.Header{"Authorization": {"Bearer " + l.token}}, t: newLiveTerminals(f),
+			handled: func() (float64, error) { return l.gpsMessages(ctx) }},
+		{name: "gorilla hub, each event encoded once", broker: "tcp://" + mosq2.addr, url: "ws://" + hub.addr + "/live", t: newLiveTerminals(f),
+			handled: func() (float64, error) { n, err := hubCount(hub.addr); return float64(n), err }},
 	}, stop, nil
+}
+
+// drain waits until t has taken every fix sent to it, so that a round
+// that fell behind does not spill into the next.
+func (h *harness) drain(ctx context.Context, t *liveTarget) error {
+	want := float64(t.t.sent)
+	var got float64
+	var err error
+	werr := waitUntil(ctx, nil, 3*time.Minute, fmt.Sprintf("%s: all %.0f fixes taken", t.name, want), func() bool {
+		got, err = t.handled()
+		return err != nil || got >= want
+	})
+	if err != nil {
+		return err
+	}
+	if werr != nil {
+		return fmt.Errorf("%w (took %.0f)", werr, got)
+	}
+	return nil
 }
 
 // newLiveTerminals is terminals whose fixes carry the time they are sent.
@@ -79,12 +108,11 @@ func (h *harness) fanout(ctx context.Context) error {
 		return err
 	}
 	defer stop()
-	mosq, _ := h.mosquitto(ctx)
 	startRate := map[string]float64{}
 	var sides []side
 	for _, t := range targets {
 		sides = append(sides, side{name: t.name, run: func(ctx context.Context) (measure, error) {
-			m, err := h.sweep(ctx, "tcp://"+mosq.addr, t, startRate[t.name])
+			m, err := h.sweep(ctx, t.broker, t, startRate[t.name])
 			if err == nil {
 				startRate[t.name] = m.Extra["fixes/s"] / (1.25 * 1.25 * 1.25)
 			}
@@ -150,6 +178,9 @@ func (h *harness) sweep(ctx context.Context, broker string, t *liveTarget, from 
 		best = measure{Rate: float64(got) / elapsed.Seconds(), Extra: map[string]float64{"fixes/s": float64(sent) / h.stepDuration().Seconds()}}
 		r *= 1.25
 	}
+	if err := h.drain(ctx, t); err != nil {
+		return measure{}, err
+	}
 	if best.Rate == 0 {
 		return best, fmt.Errorf("the consoles did not keep up even with %.0f fixes/s", max(from, 10))
 	}
@@ -183,11 +214,10 @@ func (h *harness) latency(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		mosq, _ := h.mosquitto(ctx)
 		var sides []side
 		for _, t := range targets {
 			sides = append(sides, side{name: t.name, run: func(ctx context.Context) (measure, error) {
-				return h.steady(ctx, "tcp://"+mosq.addr, t, sh.consoles, sh.rate)
+				return h.steady(ctx, t.broker, t, sh.consoles, sh.rate)
 			}})
 		}
 		res, err := h.rounds(ctx, "latency, "+sh.name, sides)
@@ -248,7 +278,7 @@ func (h *harness) steady(ctx context.Context, broker string, t *liveTarget, cons
 	cs.mu.Lock()
 	m.latencies(cs.lat)
 	cs.mu.Unlock()
-	return m, nil
+	return m, h.drain(ctx, t)
 }
 
 // consoles are websocket clients of a live feed that count the unit
@@ -398,6 +428,7 @@ func (p *ratePublisher) run(ctx context.Context, rate float64, d time.Duration) 
 			i := p.next % len(p.t.f.ids)
 			p.next++
 			p.t.seq[i]++
+			p.t.sent++
 			pt := p.t.f.points[i]
 			fix := telemetry.Fix{Seq: p.t.seq[i], Time: time.Now().UTC(), Lat: pt[1], Lon: pt[0], Sats: 9, HDOP: 0.9}
 			k := i % len(p.clients)

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,8 +24,9 @@ import (
 )
 
 // startHub runs the baseline hub (this program, "hub") as a child process
-// subscribed to broker.
-func startHub(ctx context.Context, broker string, log io.Writer) (*peer, error) {
+// subscribed to broker. With decodeOnly it is the baseline of the ingest
+// pairs instead: one subscriber that decodes every fix and nothing more.
+func startHub(ctx context.Context, broker string, decodeOnly bool, log io.Writer) (*peer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -33,7 +35,11 @@ func startHub(ctx context.Context, broker string, log io.Writer) (*peer, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := start("benchpeers hub", exe, []string{"hub", "-mqtt", broker, "-listen", addr}, nil, log)
+	args := []string{"hub", "-mqtt", broker, "-listen", addr}
+	if decodeOnly {
+		args = append(args, "-decode-only")
+	}
+	p, err := start("benchpeers hub", exe, args, nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +76,22 @@ type hubUnit struct {
 // one message, encoded once and queued to every console; a console whose
 // queue of 1,024 is full is dropped.
 type baseHub struct {
+	decoded atomic.Int64 // fixes decoded, served on /count
+
 	mu      sync.Mutex
 	clients map[*websocket.Conn]chan *websocket.PreparedMessage
+}
+
+// hubCount reads how many fixes the hub at addr has decoded.
+func hubCount(addr string) (int64, error) {
+	resp, err := http.Get("http://" + addr + "/count")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	_, err = fmt.Fscan(resp.Body, &n)
+	return n, err
 }
 
 func (h *baseHub) broadcast(pm *websocket.PreparedMessage) {
@@ -130,6 +150,7 @@ func runHub(args []string) error {
 	fs := flag.NewFlagSet("benchpeers hub", flag.ContinueOnError)
 	broker := fs.String("mqtt", "", "MQTT broker to subscribe to")
 	listen := fs.String("listen", "127.0.0.1:0", "websocket listen address")
+	decodeOnly := fs.Bool("decode-only", false, "decode the fixes and count them, no websocket messages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -146,6 +167,10 @@ func runHub(args []string) error {
 		now := time.Now()
 		fs, err := telemetry.DecodeFixes(unit, m.Payload(), now)
 		if err != nil || len(fs) == 0 {
+			return
+		}
+		h.decoded.Add(int64(len(fs)))
+		if *decodeOnly {
 			return
 		}
 		f := fs[len(fs)-1]
@@ -173,6 +198,7 @@ func runHub(args []string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/live", h.serve)
+	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, h.decoded.Load()) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -26,7 +26,8 @@ func (h *harness) ingest(ctx context.Context) error {
 		fmt.Sprintf("%d terminals, each with up to %d QoS 1 messages unacknowledged, %s per side per round after %s of warm-up. "+
 			"Lifeline: its embedded broker, terminals signed in with the credentials it issued, a PUBACK only once stored; "+
 			"per-terminal rate limit off (`--mqtt-unit-rate 0`). Baseline: the same publisher code through Mosquitto to one paho "+
-			"subscriber that decodes every fix with `telemetry.DecodeFixes`; its rate is what that subscriber decoded.",
+			"subscriber, a process of its own (`benchpeers hub -decode-only`), that decodes every fix with `telemetry.DecodeFixes`; "+
+			"its rate is what that subscriber decoded.",
 			h.cfg.terminals, h.cfg.inflight, h.cfg.duration, h.cfg.warmup))
 	sec.header = []string{"fixes per message", "side", "messages/s", "fixes/s", "PUBACK p50", "PUBACK p99", "vs Lifeline on SQLite"}
 	mosq, err := h.mosquitto(ctx)
@@ -79,22 +80,21 @@ func (h *harness) ingest(ctx context.Context) error {
 			return err
 		}
 	}
-	var decoded atomic.Int64
-	sub, err := connect("tcp://"+mosq.addr, "benchpeers-subscriber-"+randomHex(3), "", "")
+	// The baseline's subscriber is a process of its own, as lifelined is.
+	sub, err := startHub(ctx, "tcp://"+mosq.addr, true, h.childLog)
 	if err != nil {
 		return err
 	}
-	defer sub.Disconnect(100)
-	tok := sub.Subscribe(telemetry.Prefix+"+/"+string(telemetry.KindGPS), 1, func(_ paho.Client, m paho.Message) {
-		unit := strings.TrimSuffix(strings.TrimPrefix(m.Topic(), telemetry.Prefix), "/"+string(telemetry.KindGPS))
-		if fs, err := telemetry.DecodeFixes(unit, m.Payload(), time.Now()); err == nil {
-			decoded.Add(int64(len(fs)))
+	defer sub.stop()
+	var countErr atomic.Pointer[error]
+	decoded := func() int64 {
+		n, err := hubCount(sub.addr)
+		if err != nil {
+			countErr.CompareAndSwap(nil, &err)
 		}
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("subscribe: %v", tok.Error())
+		return n
 	}
-	targets = append(targets, &target{name: "Mosquitto + decoding subscriber", broker: "tcp://" + mosq.addr, state: newTerminals(f), stored: decoded.Load})
+	targets = append(targets, &target{name: "Mosquitto + decoding subscriber", broker: "tcp://" + mosq.addr, state: newTerminals(f), stored: decoded})
 
 	for _, batch := range []int{1, 100} {
 		var sides []side
@@ -106,6 +106,9 @@ func (h *harness) ingest(ctx context.Context) error {
 		res, err := h.rounds(ctx, fmt.Sprintf("ingest, %d fixes/message", batch), sides)
 		if err != nil {
 			return err
+		}
+		if e := countErr.Load(); e != nil {
+			return fmt.Errorf("reading the subscriber's count: %w", *e)
 		}
 		sqlite := res[targets[0].name]
 		for _, t := range targets {
@@ -149,6 +152,7 @@ type terminals struct {
 	f    *fleet
 	seq  []uint64
 	base time.Time
+	sent int64 // fixes published
 }
 
 func newTerminals(f *fleet) *terminals {

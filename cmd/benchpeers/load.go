@@ -32,8 +32,11 @@ func (m *measure) latencies(d []time.Duration) {
 }
 
 // closedLoop runs workers that each call their op back to back, first for
-// warmup, then for d, and measures the operations that ended within d.
-// newOp makes worker i's operation; each worker owns its connection.
+// warmup, then for d, and measures the operations that ended within the
+// window. When fewer than two operations a worker ended within d, the
+// window stretches until they have, up to six times d, so that a side
+// slower than the window is measured rather than read as zero. newOp
+// makes worker i's operation; each worker owns its connection.
 func closedLoop(ctx context.Context, workers int, warmup, d time.Duration, newOp func(i int) (op func(context.Context) error, closeFn func(), err error)) (measure, error) {
 	ops := make([]func(context.Context) error, workers)
 	for i := range workers {
@@ -49,6 +52,7 @@ func closedLoop(ctx context.Context, workers int, warmup, d time.Duration, newOp
 	var (
 		from, to atomic.Int64 // the window, in UnixNano; 0 until set
 		mu       sync.Mutex
+		ended    atomic.Int64 // operations ended within the window
 		all      []time.Duration
 		errs     int
 		firstErr string
@@ -85,6 +89,7 @@ func closedLoop(ctx context.Context, workers int, warmup, d time.Duration, newOp
 					continue
 				}
 				mine = append(mine, t1.Sub(t0))
+				ended.Add(1)
 			}
 			mu.Lock()
 			all = append(all, mine...)
@@ -99,6 +104,9 @@ func closedLoop(ctx context.Context, workers int, warmup, d time.Duration, newOp
 	start := time.Now()
 	from.Store(start.UnixNano())
 	sleep(ctx, d)
+	for i := 0; i < 50 && ended.Load() < int64(2*workers) && ctx.Err() == nil; i++ {
+		sleep(ctx, d/10) // a slow side: stretch the window
+	}
 	end := time.Now()
 	to.Store(end.UnixNano())
 	// Give operations in flight a moment to end, then cut them off.

@@ -76,7 +76,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.clients, "clients", 32, "concurrent keep-alive clients for served calls")
 	fs.IntVar(&c.calls, "calls", 256, "call points (incidents) queried in turn")
 	fs.IntVar(&c.terminals, "terminals", 1000, "MQTT terminals publishing in the ingest pairs")
-	fs.IntVar(&c.inflight, "inflight", 8, "unacknowledged QoS 1 messages per terminal in the ingest pairs")
+	fs.IntVar(&c.inflight, "inflight", 2, "unacknowledged QoS 1 messages per terminal in the ingest pairs")
 	fs.IntVar(&c.consoles, "consoles", 1000, "websocket consoles in the fan-out and latency pairs")
 	fs.Uint64Var(&c.seed, "seed", 9, "seed of the fleet and the call points")
 	pairs := fs.String("pairs", strings.Join(allPairs, ","), "pairs to run: "+strings.Join(allPairs, ", "))
