@@ -25,7 +25,7 @@ type liveTarget struct {
 	broker  string // tcp://...
 	url     string // ws://...
 	header  http.Header
-	t       *terminals               // the fixes sent toward it, across rounds
+	t       *terminals              // the fixes sent toward it, across rounds
 	handled func() (float64, error) // fixes it has taken from the broker
 }
 

@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	if cfg.verbose {
 		h.childLog = stderr
 	}
-	started := time.Now()
+	started, measured := time.Now(), commit()
 	load0 := loadAverage()
 	h.progress("building lifelined")
 	if h.bin, err = buildLifelined(ctx, cfg.lifelined, dir); err != nil {
@@ -201,7 +201,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchpeers: interrupted")
 		return 1
 	}
-	report := h.report(started, load0, loadAverage())
+	report := h.report(started, measured, load0, loadAverage())
 	fmt.Fprint(stdout, report)
 	if cfg.out != "" {
 		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {

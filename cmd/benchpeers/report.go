@@ -50,9 +50,9 @@ func (h *harness) summary(path, lifeline, peer, ratio, ceiling string) {
 }
 
 // report renders everything as markdown.
-func (h *harness) report(started time.Time, load0, load1 string) string {
+func (h *harness) report(started time.Time, measured, load0, load1 string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s with `%s` on commit %s.\n", started.UTC().Format("2006-01-02 15:04 MST"), h.command(), commit())
+	fmt.Fprintf(&b, "Measured %s with `%s` on commit %s.\n", started.UTC().Format("2006-01-02 15:04 MST"), h.command(), measured)
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %s/%s, %s; load average %s at the start, %s at the end. ",
 		runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load0, load1)
 	fmt.Fprintf(&b, "Every side of a pair runs on this machine, load generators included; each pair's sides are interleaved, %d round(s), and the tables show medians.\n", h.cfg.rounds)
