@@ -31,7 +31,7 @@ func (h *harness) decode(ctx context.Context) error {
 	sec := h.section("decode", "Decode one GPS fix",
 		"One fix as a terminal sends it, decoded in this process by `testing.Benchmark`: Lifeline's `telemetry.DecodeFixes` "+
 			"against `encoding/json` into a plain struct of the same fields.")
-	sec.header = []string{"side", "ns/op", "allocs/op", "B/op", "vs Lifeline (speed)"}
+	sec.header = []string{"side", "ns/op", "allocs/op", "B/op", "Lifeline ÷ this (speed)"}
 	payload := telemetry.EncodeFixes(telemetry.Fix{Seq: 1042, Time: time.Date(2026, 11, 23, 8, 0, 1, 0, time.UTC),
 		Lat: 29.18, Lon: 104.97, SpeedKmh: 42.5, Heading: 270, HDOP: 0.9, Sats: 11})
 	received := time.Now()

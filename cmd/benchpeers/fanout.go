@@ -100,7 +100,7 @@ func (h *harness) fanout(ctx context.Context) error {
 	sec := h.section("fanout", "Websocket fan-out",
 		fmt.Sprintf("%d consoles, fixes of %d units published to Mosquitto at rising rates, %s a step; deliveries/s of the fastest step in which every console "+
 			"got at least 95%% of the updates and none was dropped. Lifeline ingests the fixes from Mosquitto (`--mqtt-url`) and serves `/api/v1/live`; "+
-			"the baseline is a gorilla websocket hub in this harness (`benchpeers hub`, its own process) subscribed to the same broker, encoding each update once "+
+			"the baseline is a gorilla websocket hub in this harness (`benchpeers hub`, its own process) subscribed to a Mosquitto of its own, encoding each update once "+
 			"(`websocket.PreparedMessage`) and dropping a console whose 1,024-message queue is full, as Lifeline does.", h.cfg.consoles, units, h.stepDuration()))
 	sec.header = []string{"side", "deliveries/s at saturation", "fixes/s", "Lifeline ÷ this"}
 	targets, stop, err := h.liveTargets(ctx, units)
@@ -194,7 +194,7 @@ func (h *harness) sweep(ctx context.Context, broker string, t *liveTarget, from 
 func (h *harness) latency(ctx context.Context) error {
 	sec := h.section("latency", "Fix → console latency",
 		fmt.Sprintf("From the fix's time (set when it is published, to the millisecond) to its arrival at a console, measured on every tenth console, %s per side per round "+
-			"after %s of warm-up; same setup as the fan-out pair.", h.cfg.duration, h.cfg.warmup))
+			"after %s of warm-up; same setup as the fan-out pair. A side that cannot keep up shows it as the share of updates delivered in the window.", h.cfg.duration, h.cfg.warmup))
 	sec.header = []string{"shape", "side", "p50", "p99", "delivered", "consoles dropped", "Lifeline p99 ÷ this"}
 	type shape struct {
 		name     string
@@ -238,7 +238,7 @@ func (h *harness) latency(ctx context.Context) error {
 		h.summary(fmt.Sprintf("fix → console latency, %s", sh.name),
 			fmt.Sprintf("p50 %s, p99 %s (%.1f%% delivered)", ms(life.P50), ms(life.P99), life.Extra["delivered %"]),
 			fmt.Sprintf("p50 %s, p99 %s (%.1f%% delivered)", ms(base.P50), ms(base.P99), base.Extra["delivered %"]),
-			fmt.Sprintf("%s / %s worse", ratio(float64(life.P50), float64(base.P50)), ratio(float64(life.P99), float64(base.P99))), "")
+			fmt.Sprintf("p50 %s, p99 %s (latency: above 1 is slower)", ratio(float64(life.P50), float64(base.P50)), ratio(float64(life.P99), float64(base.P99))), "")
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func (h *harness) ingest(ctx context.Context) error {
 			"subscriber, a process of its own (`benchpeers hub -decode-only`), that decodes every fix with `telemetry.DecodeFixes`; "+
 			"its rate is what that subscriber decoded.",
 			h.cfg.terminals, h.cfg.inflight, h.cfg.duration, h.cfg.warmup))
-	sec.header = []string{"fixes per message", "side", "messages/s", "fixes/s", "PUBACK p50", "PUBACK p99", "vs Lifeline on SQLite"}
+	sec.header = []string{"fixes per message", "side", "messages/s", "fixes/s", "PUBACK p50", "PUBACK p99", "Lifeline on SQLite ÷ this"}
 	mosq, err := h.mosquitto(ctx)
 	if err != nil {
 		return err

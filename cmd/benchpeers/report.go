@@ -173,10 +173,14 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("1/%s", count(int(b/a+0.5)))
 }
 
-// pct formats a ÷ b as a percentage.
+// pct formats a ÷ b as a percentage, with two significant digits below
+// 10%.
 func pct(a, b float64) string {
 	if b <= 0 {
 		return "–"
+	}
+	if p := 100 * a / b; p < 10 {
+		return fmt.Sprintf("%.2g%%", p)
 	}
 	return fmt.Sprintf("%.0f%%", 100*a/b)
 }

@@ -22,7 +22,7 @@ func (h *harness) served(ctx context.Context) error {
 			"Lifeline: `GET /api/v1/incidents/{id}/recommendations` (every unit fresh and available, rural radii); "+
 			"Tile38: `NEARBY fleet LIMIT 1 POINT lat lon`; Redis: `GEOSEARCH fleet FROMLONLAT lon lat BYRADIUS r km ASC COUNT 1` for r = 1, 5, 20 until one is found; "+
 			"ceiling: Lifeline's `GET /livez` with the same client.", h.cfg.clients, h.cfg.duration, h.cfg.warmup, h.cfg.calls))
-	sec.header = []string{"units", "side", "req/s", "p50", "p99", "RSS before → after", "vs Lifeline"}
+	sec.header = []string{"units", "side", "req/s", "p50", "p99", "RSS before → after", "Lifeline ÷ this"}
 	mosq, err := h.mosquitto(ctx)
 	if err != nil {
 		return err
