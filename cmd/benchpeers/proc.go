@@ -137,8 +137,8 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := strings.TrimSpace(string(t.b))
-	if i := strings.LastIndex(s, "\n"); len(s) > 600 && i > len(s)-600 {
-		s = s[max(0, len(s)-600):]
+	if len(s) > 600 {
+		s = "…" + s[len(s)-600:]
 	}
 	return s
 }
