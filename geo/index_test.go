@@ -383,180 +383,65 @@ func TestGridEdgesOfTheMap(t *testing.T) {
 	}
 }
 
-// TestGridChangesDuringNearby changes the grid from inside fn: Nearby must
-// not deadlock, keep its order and report no item twice.
-func TestGridChangesDuringNearby(t *testing.T) {
+// TestChangesDuringNearby changes the index from inside fn: Nearby must
+// not deadlock, keep its order and report no item twice, and what changed
+// ahead of the cursor is seen as it is now. The first case changes a Grid
+// of 50 m cells at its first hit; the second at the last hit of the
+// RTree's first batch, so that the Grid and the RTree alike must search
+// again on the changed index.
+func TestChangesDuringNearby(t *testing.T) {
 	c := countyCenter
-	grid := NewGrid(50)
-	for i := 1; i <= 20; i++ {
-		grid.Set(fmt.Sprintf("u%02d", i), pointNorth(c, float64(i)*500))
+	grid50 := implementation{"grid/cell=50", func() Index { return NewGrid(50) }}
+	tests := []struct {
+		name   string
+		impls  []implementation
+		at     string // the hit at which fn changes the index
+		change func(ix Index)
+		want   []string
+		moved  string // an item moved ahead of the cursor, to 15 km north
+	}{
+		{"at the first hit", []implementation{grid50}, "u01", func(ix Index) {
+			ix.Set("u05", pointNorth(c, 10))     // moved behind the cursor: missed
+			ix.Set("u02", pointNorth(c, 15000))  // not yet reported: seen where it is now
+			ix.Set("u01", pointNorth(c, 12000))  // already reported: not again
+			ix.Set("new", pointNorth(c, 19000))  // added ahead of the cursor: seen
+			ix.Delete("u20")                     // deleted ahead of the cursor: gone
+			ix.Set("u03", orb.Point{math.NaN()}) // invalid now: gone
+		}, []string{"u01", "u04", "u06", "u07", "u08", "u09", "u10", "u11", "u12", "u13",
+			"u14", "u15", "u16", "u17", "u18", "u19", "u02", "new"}, "u02"},
+		{"between batches", []implementation{grid50, gridImpl, rtreeImpl}, "u08", func(ix Index) {
+			ix.Set("u10", pointNorth(c, 10))
+			ix.Set("u12", pointNorth(c, 15000))
+			ix.Set("u01", pointNorth(c, 12000))
+			ix.Set("new", pointNorth(c, 19000))
+			ix.Delete("u20")
+			ix.Set("u13", orb.Point{math.NaN()})
+		}, []string{"u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u11",
+			"u14", "u15", "u16", "u17", "u18", "u19", "u12", "new"}, "u12"},
 	}
-	var got []Hit
-	grid.Nearby(c, 20000, func(h Hit) bool {
-		if h.ID == "u01" {
-			grid.Set("u05", pointNorth(c, 10))     // moved behind the cursor: missed
-			grid.Set("u02", pointNorth(c, 15000))  // not yet reported: seen where it is now
-			grid.Set("u01", pointNorth(c, 12000))  // already reported: not again
-			grid.Set("new", pointNorth(c, 19000))  // added ahead of the cursor: seen
-			grid.Delete("u20")                     // deleted ahead of the cursor: gone
-			grid.Set("u03", orb.Point{math.NaN()}) // invalid now: gone
-		}
-		got = append(got, h)
-		return true
-	})
-	want := []string{"u01", "u04", "u06", "u07", "u08", "u09", "u10", "u11", "u12", "u13",
-		"u14", "u15", "u16", "u17", "u18", "u19", "u02", "new"}
-	if !slices.Equal(ids(got), want) {
-		t.Errorf("Nearby() = %v, want %v", ids(got), want)
-	}
-	if i := slices.IndexFunc(got, func(h Hit) bool { return h.ID == "u02" }); i >= 0 && got[i].Point != pointNorth(c, 15000) {
-		t.Errorf("u02 reported at %v, want its new position %v", got[i].Point, pointNorth(c, 15000))
-	}
-}
-
-// TestChangesBetweenBatches changes the index from inside fn at the last
-// hit of the RTree's first batch, so that both the Grid and the RTree must
-// search again on the changed index: the order holds, nothing is reported
-// twice, and what changed ahead of the cursor is seen as it is now.
-func TestChangesBetweenBatches(t *testing.T) {
-	c := countyCenter
-	for _, impl := range []implementation{{"grid/cell=50", func() Index { return NewGrid(50) }}, gridImpl, rtreeImpl} {
-		t.Run(impl.name, func(t *testing.T) {
-			ix := impl.new()
-			for i := 1; i <= 20; i++ {
-				ix.Set(fmt.Sprintf("u%02d", i), pointNorth(c, float64(i)*500))
-			}
-			var got []Hit
-			ix.Nearby(c, 20000, func(h Hit) bool {
-				if h.ID == "u08" {
-					ix.Set("u10", pointNorth(c, 10))     // moved behind the cursor: missed
-					ix.Set("u12", pointNorth(c, 15000))  // not yet reported: seen where it is now
-					ix.Set("u01", pointNorth(c, 12000))  // already reported: not again
-					ix.Set("new", pointNorth(c, 19000))  // added ahead of the cursor: seen
-					ix.Delete("u20")                     // deleted ahead of the cursor: gone
-					ix.Set("u13", orb.Point{math.NaN()}) // invalid now: gone
+	for _, tt := range tests {
+		for _, impl := range tt.impls {
+			t.Run(tt.name+"/"+impl.name, func(t *testing.T) {
+				ix := impl.new()
+				for i := 1; i <= 20; i++ {
+					ix.Set(fmt.Sprintf("u%02d", i), pointNorth(c, float64(i)*500))
 				}
-				got = append(got, h)
-				return true
-			})
-			want := []string{"u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u11",
-				"u14", "u15", "u16", "u17", "u18", "u19", "u12", "new"}
-			if !slices.Equal(ids(got), want) {
-				t.Errorf("Nearby() = %v, want %v", ids(got), want)
-			}
-			if i := slices.IndexFunc(got, func(h Hit) bool { return h.ID == "u12" }); i >= 0 && got[i].Point != pointNorth(c, 15000) {
-				t.Errorf("u12 reported at %v, want its new position %v", got[i].Point, pointNorth(c, 15000))
-			}
-		})
-	}
-}
-
-// TestAdaptiveGrid grows a fleet from nothing to 18,000 units in a 50 km
-// county and back to 1,000: the cells must shrink as the units crowd and grow again
-// as they leave, and the answers stay exactly the scan's throughout, also
-// for a query during which the grid chooses its cells again.
-func TestAdaptiveGrid(t *testing.T) {
-	area := benchArea{"county", 50_000}
-	bf := newBenchFleet(area, 8_000)
-	grid, scan := NewAdaptiveGrid(), NewScan()
-	check := func(n int) {
-		t.Helper()
-		for i := range 20 {
-			c := bf.calls[(n+i)%len(bf.calls)]
-			got, want := Nearest(grid, c, 20000, 5, bf.keep), Nearest(scan, c, 20000, 5, bf.keep)
-			if !slices.Equal(got, want) {
-				t.Fatalf("with %d units: Nearest(adaptive, %v) = %v, want %v", n, c, ids(got), ids(want))
-			}
-		}
-	}
-	cells := map[int]float64{}
-	for i, id := range bf.ids {
-		grid.Set(id, bf.points[i])
-		scan.Set(id, bf.points[i])
-		if n := i + 1; n == 50 || n == 1000 || n == 8_000 {
-			cells[n] = grid.CellMetres()
-			check(n)
-		}
-	}
-	if cells[50] != DefaultCellMetres {
-		t.Errorf("cell with 50 units = %v m, want the default %v m", cells[50], DefaultCellMetres)
-	}
-	if !(cells[1000] < cells[50] && cells[8_000] < cells[1000]/2 && cells[8_000] >= adaptMinCell) {
-		t.Errorf("cells with 50, 1000, 8000 units = %v, %v, %v m: want them shrinking", cells[50], cells[1000], cells[8_000])
-	}
-
-	// A query that adds units as it goes, past the next fourfold step.
-	grid.Nearby(countyCenter, math.Inf(1), func(h Hit) bool { return false })
-	var got []Hit
-	more := newBenchFleet(area, 10_001)
-	grid.Nearby(countyCenter, 3000, func(h Hit) bool {
-		if len(got) == 3 {
-			for i := range 10_000 {
-				id := "more-" + strconv.Itoa(i)
-				grid.Set(id, more.points[i])
-				scan.Set(id, more.points[i])
-			}
-		}
-		if n := len(got); n > 0 && compareHits(got[n-1], h) >= 0 {
-			t.Errorf("Nearby() reported %+v after %+v", h, got[n-1])
-		}
-		got = append(got, h)
-		return true
-	})
-	if grid.CellMetres() >= cells[8_000] {
-		t.Errorf("cell with 18,000 units = %v m, want less than %v", grid.CellMetres(), cells[8_000])
-	}
-	// Nothing moved: everything beyond the third hit is reported.
-	want := slices.DeleteFunc(collect(t, scan, countyCenter, 3000), func(h Hit) bool { return compareHits(h, got[2]) <= 0 })
-	if len(got) < 3 || !slices.Equal(got[3:], want) {
-		t.Errorf("Nearby() during a re-grid reported %d hits after the third, want %d", len(got)-3, len(want))
-	}
-	check(18_000)
-
-	for i := range 10_000 {
-		grid.Delete("more-" + strconv.Itoa(i))
-		scan.Delete("more-" + strconv.Itoa(i))
-	}
-	for _, id := range bf.ids[1000:] {
-		grid.Delete(id)
-		scan.Delete(id)
-	}
-	if grid.CellMetres() <= cells[8_000] {
-		t.Errorf("cell after going back to 1,000 units = %v m, want more than %v", grid.CellMetres(), cells[8_000])
-	}
-	check(1000)
-}
-
-// TestNearestAllocatesNothing holds the dispatcher's query to no
-// allocation once warm: Nearby with a callback made once, and
-// AppendNearest into a reused slice.
-func TestNearestAllocatesNothing(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items")
-	}
-	bf := newBenchFleet(benchAreas[0], 10_000)
-	for _, impl := range []implementation{gridImpl, adaptiveImpl} {
-		t.Run(impl.name, func(t *testing.T) {
-			ix := bf.fill(impl.new())
-			var c benchCollector
-			c.keep, c.fn = bf.keep, c.add
-			buf := make([]Hit, 0, 5)
-			keep := bf.keep
-			i := 0
-			allocs := testing.AllocsPerRun(200, func() {
-				call := bf.calls[i%len(bf.calls)]
-				c.hits, c.k = c.hits[:0], 5
-				ix.Nearby(call, 20000, c.fn)
-				buf = AppendNearest(buf[:0], ix, call, 20000, 5, keep)
-				if !slices.Equal(buf, c.hits) {
-					t.Fatalf("AppendNearest() = %v, want %v", ids(buf), ids(c.hits))
+				var got []Hit
+				ix.Nearby(c, 20000, func(h Hit) bool {
+					if h.ID == tt.at {
+						tt.change(ix)
+					}
+					got = append(got, h)
+					return true
+				})
+				if !slices.Equal(ids(got), tt.want) {
+					t.Errorf("Nearby() = %v, want %v", ids(got), tt.want)
 				}
-				i++
+				if i := slices.IndexFunc(got, func(h Hit) bool { return h.ID == tt.moved }); i >= 0 && got[i].Point != pointNorth(c, 15000) {
+					t.Errorf("%s reported at %v, want its new position %v", tt.moved, got[i].Point, pointNorth(c, 15000))
+				}
 			})
-			if allocs != 0 {
-				t.Errorf("Nearby and AppendNearest allocated %v times a query, want 0", allocs)
-			}
-		})
+		}
 	}
 }
 

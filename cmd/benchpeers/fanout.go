@@ -68,6 +68,21 @@ func (h *harness) liveTargets(ctx context.Context, n int) ([]*liveTarget, func()
 	}, stop, nil
 }
 
+// open connects n consoles to t's feed (every sampleEvery-th timing what
+// it gets, 0 for none) and a publisher to its broker.
+func (t *liveTarget) open(ctx context.Context, n, sampleEvery int) (*consoles, *ratePublisher, func(), error) {
+	cs, err := dialConsoles(ctx, n, t.url, t.header, sampleEvery)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pub, err := newRatePublisher(t.broker, t.t)
+	if err != nil {
+		cs.close()
+		return nil, nil, nil, err
+	}
+	return cs, pub, func() { pub.close(); cs.close() }, nil
+}
+
 // drain waits until t has taken every fix sent to it, so that a round
 // that fell behind does not spill into the next.
 func (h *harness) drain(ctx context.Context, t *liveTarget) error {
@@ -101,7 +116,7 @@ func (h *harness) fanout(ctx context.Context) error {
 		fmt.Sprintf("%d consoles, fixes of %d units published to Mosquitto at rising rates, %s a step; deliveries/s of the fastest step in which every console "+
 			"got at least 95%% of the updates and none was dropped. Lifeline ingests the fixes from Mosquitto (`--mqtt-url`) and serves `/api/v1/live`; "+
 			"the baseline is a gorilla websocket hub in this harness (`benchpeers hub`, its own process) subscribed to a Mosquitto of its own, encoding each update once "+
-			"(`websocket.PreparedMessage`) and dropping a console whose 1,024-message queue is full, as Lifeline does.", h.cfg.consoles, units, h.stepDuration()))
+			"(Lifeline's own `unit` message, `dispatch.Event`, as a `websocket.PreparedMessage`) and dropping a console whose 1,024-message queue is full, as Lifeline does.", h.cfg.consoles, units, h.stepDuration()))
 	sec.header = []string{"side", "deliveries/s at saturation", "fixes/s", "Lifeline ÷ this"}
 	targets, stop, err := h.liveTargets(ctx, units)
 	if err != nil {
@@ -112,7 +127,7 @@ func (h *harness) fanout(ctx context.Context) error {
 	var sides []side
 	for _, t := range targets {
 		sides = append(sides, side{name: t.name, run: func(ctx context.Context) (measure, error) {
-			m, err := h.sweep(ctx, t.broker, t, startRate[t.name])
+			m, err := h.sweep(ctx, t, startRate[t.name])
 			if err == nil {
 				startRate[t.name] = m.Extra["fixes/s"] / (1.25 * 1.25 * 1.25)
 			}
@@ -143,17 +158,12 @@ func (h *harness) stepDuration() time.Duration { return h.cfg.step }
 // sweep raises the rate of fixes step by step until the consoles of t fall
 // behind, and returns the deliveries a second of the last step they kept
 // up with.
-func (h *harness) sweep(ctx context.Context, broker string, t *liveTarget, from float64) (measure, error) {
-	cs, err := dialConsoles(ctx, h.cfg.consoles, t.url, t.header, 0)
+func (h *harness) sweep(ctx context.Context, t *liveTarget, from float64) (measure, error) {
+	cs, pub, closeFn, err := t.open(ctx, h.cfg.consoles, 0)
 	if err != nil {
 		return measure{}, err
 	}
-	defer cs.close()
-	pub, err := newRatePublisher(broker, t.t)
-	if err != nil {
-		return measure{}, err
-	}
-	defer pub.close()
+	defer closeFn()
 	r := max(from, 10)
 	best := measure{Extra: map[string]float64{"fixes/s": 0}}
 	steps := 40
@@ -217,7 +227,7 @@ func (h *harness) latency(ctx context.Context) error {
 		var sides []side
 		for _, t := range targets {
 			sides = append(sides, side{name: t.name, run: func(ctx context.Context) (measure, error) {
-				return h.steady(ctx, t.broker, t, sh.consoles, sh.rate)
+				return h.steady(ctx, t, sh.consoles, sh.rate)
 			}})
 		}
 		res, err := h.rounds(ctx, "latency, "+sh.name, sides)
@@ -245,17 +255,12 @@ func (h *harness) latency(ctx context.Context) error {
 
 // steady publishes at rate to consoles of t for warm-up and duration and
 // measures the latency of what arrives in the window.
-func (h *harness) steady(ctx context.Context, broker string, t *liveTarget, consoles int, rate float64) (measure, error) {
-	cs, err := dialConsoles(ctx, consoles, t.url, t.header, 10)
+func (h *harness) steady(ctx context.Context, t *liveTarget, consoles int, rate float64) (measure, error) {
+	cs, pub, closeFn, err := t.open(ctx, consoles, 10)
 	if err != nil {
 		return measure{}, err
 	}
-	defer cs.close()
-	pub, err := newRatePublisher(broker, t.t)
-	if err != nil {
-		return measure{}, err
-	}
-	defer pub.close()
+	defer closeFn()
 	if _, err := pub.run(ctx, rate, h.cfg.warmup); err != nil {
 		return measure{}, err
 	}

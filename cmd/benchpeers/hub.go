@@ -20,6 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 
+	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -31,45 +32,13 @@ func startHub(ctx context.Context, broker string, decodeOnly bool, log io.Writer
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"hub", "-mqtt", broker, "-listen", addr}
-	if decodeOnly {
-		args = append(args, "-decode-only")
-	}
-	p, err := start("benchpeers hub", exe, args, nil, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(ctx, p, addr, 30*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &peer{p: p, addr: addr}, nil
-}
-
-// hubUnit is the baseline's unit update: what a console needs of a fix,
-// in the shape of Lifeline's unit message.
-type hubUnit struct {
-	Type string `json:"type"`
-	Unit struct {
-		ID       string `json:"id"`
-		Status   string `json:"status"`
-		Online   bool   `json:"online"`
-		Stale    bool   `json:"stale"`
-		Position struct {
-			Lat      float64   `json:"lat"`
-			Lon      float64   `json:"lon"`
-			SpeedKmh float64   `json:"speed_kmh"`
-			Heading  float64   `json:"heading"`
-			HDOP     float64   `json:"hdop,omitempty"`
-			Seq      uint64    `json:"seq"`
-			Time     time.Time `json:"ts"`
-		} `json:"position"`
-		LastSeen time.Time `json:"last_seen"`
-	} `json:"unit"`
+	return startPeer(ctx, "benchpeers hub", exe, func(addr string) ([]string, error) {
+		args := []string{"hub", "-mqtt", broker, "-listen", addr}
+		if decodeOnly {
+			args = append(args, "-decode-only")
+		}
+		return args, nil
+	}, log)
 }
 
 // baseHub is the baseline websocket hub: every fix from the broker becomes
@@ -174,12 +143,13 @@ func runHub(args []string) error {
 			return
 		}
 		f := fs[len(fs)-1]
-		var u hubUnit
-		u.Type = "unit"
-		u.Unit.ID, u.Unit.Status, u.Unit.Online, u.Unit.LastSeen = unit, "available", true, now.UTC()
-		u.Unit.Position.Lat, u.Unit.Position.Lon, u.Unit.Position.SpeedKmh = f.Lat, f.Lon, f.SpeedKmh
-		u.Unit.Position.Heading, u.Unit.Position.HDOP, u.Unit.Position.Seq, u.Unit.Position.Time = f.Heading, f.HDOP, f.Seq, f.Time
-		b, err := json.Marshal(u)
+		// The update Lifeline sends, in Lifeline's own types.
+		e := dispatch.Event{Type: dispatch.EventUnit, Unit: &dispatch.UnitState{
+			Unit:   dispatch.Unit{ID: unit, Callsign: "B-" + strings.TrimPrefix(unit, "U"), Jurisdiction: countyID, Capabilities: []string{"bls"}},
+			Status: dispatch.Available, Online: true, LastSeen: now.UTC(),
+			Position: &dispatch.Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Heading: f.Heading, HDOP: f.HDOP, Seq: f.Seq, Time: f.Time},
+		}}
+		b, err := json.Marshal(e)
 		if err != nil {
 			return
 		}

@@ -26,40 +26,18 @@ func (p *peer) stop() {
 	}
 }
 
-// startMosquitto runs mosquitto on a free loopback port with a minimal
-// configuration: anonymous, no persistence, and queues deep enough that
-// neither side of a pair loses a message to a full queue.
-func startMosquitto(ctx context.Context, bin, dir string, log io.Writer) (*peer, error) {
+// startPeer runs bin on a free loopback port, with the arguments args
+// makes for that address, and waits until it accepts connections.
+func startPeer(ctx context.Context, name, bin string, args func(addr string) ([]string, error), log io.Writer) (*peer, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n"+
-		"max_queued_messages 1000000\nmax_inflight_messages 1000\nlog_dest stderr\nlog_type error\n", port(addr))
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		return nil, err
-	}
-	p, err := start("mosquitto", bin, []string{"-c", conf}, nil, log)
+	a, err := args(addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &peer{p: p, addr: addr}, nil
-}
-
-// startTile38 runs tile38-server on a free loopback port, its data
-// directory under dir and no append-only file.
-func startTile38(ctx context.Context, bin, dir string, log io.Writer) (*peer, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	data := filepath.Join(dir, "tile38-"+port(addr))
-	p, err := start("tile38-server", bin, []string{"-h", "127.0.0.1", "-p", port(addr), "-d", data, "--appendonly", "no", "-q"}, nil, log)
+	p, err := start(name, bin, a, nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -70,22 +48,31 @@ func startTile38(ctx context.Context, bin, dir string, log io.Writer) (*peer, er
 	return &peer{p: p, addr: addr}, nil
 }
 
-// startRedis runs redis-server on a free loopback port without
-// persistence.
+// startMosquitto runs mosquitto with a minimal configuration: anonymous,
+// no persistence, and queues deep enough that neither side of a pair
+// loses a message to a full queue.
+func startMosquitto(ctx context.Context, bin, dir string, log io.Writer) (*peer, error) {
+	return startPeer(ctx, "mosquitto", bin, func(addr string) ([]string, error) {
+		conf := filepath.Join(dir, "mosquitto-"+port(addr)+".conf")
+		body := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n"+
+			"max_queued_messages 1000000\nmax_inflight_messages 1000\nlog_dest stderr\nlog_type error\n", port(addr))
+		return []string{"-c", conf}, os.WriteFile(conf, []byte(body), 0o644)
+	}, log)
+}
+
+// startTile38 runs tile38-server with its data directory under dir and no
+// append-only file.
+func startTile38(ctx context.Context, bin, dir string, log io.Writer) (*peer, error) {
+	return startPeer(ctx, "tile38-server", bin, func(addr string) ([]string, error) {
+		return []string{"-h", "127.0.0.1", "-p", port(addr), "-d", filepath.Join(dir, "tile38-"+port(addr)), "--appendonly", "no", "-q"}, nil
+	}, log)
+}
+
+// startRedis runs redis-server without persistence.
 func startRedis(ctx context.Context, bin, dir string, log io.Writer) (*peer, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	p, err := start("redis-server", bin, []string{"--port", port(addr), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"}, nil, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &peer{p: p, addr: addr}, nil
+	return startPeer(ctx, "redis-server", bin, func(addr string) ([]string, error) {
+		return []string{"--port", port(addr), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"}, nil
+	}, log)
 }
 
 // connect connects a paho client; empty user means anonymous.

@@ -61,7 +61,7 @@ func (h *harness) servedSize(ctx context.Context, sec *section, mosq *peer, n in
 			return err
 		}
 		defer t38.stop()
-		if err := loadTile38(t38.addr, f); err != nil {
+		if err := load(t38.addr, f, func(id, lon, lat string) []string { return []string{"SET", "fleet", id, "POINT", lat, lon} }); err != nil {
 			return fmt.Errorf("loading Tile38: %w", err)
 		}
 	}
@@ -70,7 +70,7 @@ func (h *harness) servedSize(ctx context.Context, sec *section, mosq *peer, n in
 			return err
 		}
 		defer rds.stop()
-		if err := loadRedis(rds.addr, f); err != nil {
+		if err := load(rds.addr, f, func(id, lon, lat string) []string { return []string{"GEOADD", "fleet", lon, lat, id} }); err != nil {
 			return fmt.Errorf("loading Redis: %w", err)
 		}
 	}
@@ -240,8 +240,9 @@ func (pl *placer) fresh(ctx context.Context, l *lifeline) error {
 	return pl.place(ctx, l)
 }
 
-// loadTile38 sets every unit's point in the collection fleet.
-func loadTile38(addr string, f *fleet) error {
+// load sends one command for each unit of f to the RESP server at addr,
+// pipelined.
+func load(addr string, f *fleet, cmd func(id string, lon, lat string) []string) error {
 	c, err := dialRESP(addr)
 	if err != nil {
 		return err
@@ -249,23 +250,7 @@ func loadTile38(addr string, f *fleet) error {
 	defer c.Close()
 	cmds := make([][]string, len(f.ids))
 	for i, id := range f.ids {
-		p := f.points[i]
-		cmds[i] = []string{"SET", "fleet", id, "POINT", ftoa(p[1]), ftoa(p[0])}
-	}
-	return c.pipeline(cmds)
-}
-
-// loadRedis adds every unit to the geo set fleet.
-func loadRedis(addr string, f *fleet) error {
-	c, err := dialRESP(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	cmds := make([][]string, len(f.ids))
-	for i, id := range f.ids {
-		p := f.points[i]
-		cmds[i] = []string{"GEOADD", "fleet", ftoa(p[0]), ftoa(p[1]), id}
+		cmds[i] = cmd(id, ftoa(f.points[i][0]), ftoa(f.points[i][1]))
 	}
 	return c.pipeline(cmds)
 }
