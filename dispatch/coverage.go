@@ -555,7 +555,12 @@ func (c *Coverage) moveUp(scope int32, now CoverageShare) *MoveUp {
 // what satisfaction and coverage measure against. The one place to read
 // it, so that a policy per jurisdiction can replace the area-wide one.
 func (s *Service) serviceRadius(jur string, z geo.Zone) float64 {
-	return s.radii.Steps(z)[0]
+	if p := s.ground.places[jur]; p != nil {
+		first, _ := p.radii.Ladder(z)
+		return first
+	}
+	first, _ := s.radii.Ladder(z)
+	return first
 }
 
 // coverage returns the service's coverage, laid out on first use.

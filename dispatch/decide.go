@@ -61,6 +61,7 @@ func (s *Service) reload(ctx context.Context, unit string) error {
 // show applies a stored decision to the picture and publishes it:
 // the units first, then the assignments, then the incident.
 func (s *Service) show(d decision) {
+	s.refused.note(d.change)
 	for _, r := range d.change.Units {
 		s.update(r.Unit, func(st *UnitState) bool { st.setRecord(r); return true })
 	}

@@ -80,7 +80,7 @@ func (s *Service) advise(ctx context.Context, inc *Incident, from orb.Point, now
 	}
 	all := make([]Destination, 0, len(s.area.Hospitals))
 	for _, h := range s.area.Hospitals {
-		route := s.eta.Estimate(from, h.Location, inc.Zone)
+		route := s.eta.Estimate(from, h.Location, inc.Zone, inc.Zone)
 		d := Destination{
 			Hospital: h.ID, Name: h.Name, Level: h.Level, Location: LatLon{Lat: h.Location.Lat(), Lon: h.Location.Lon()},
 			Centres: h.Centres, DistanceM: geo.Distance(from, h.Location), ETAS: route.Duration.Seconds(),

@@ -259,7 +259,7 @@ func TestPrearrival(t *testing.T) {
 		t.Fatalf("prearrival events %+v, want one", got)
 	}
 	p := got[0]
-	want := geo.DefaultETA.Estimate(metresEast(centre, 1000), metresEast(centre, 3000), inc.Zone).Duration.Seconds()
+	want := geo.DefaultETA.Estimate(metresEast(centre, 1000), metresEast(centre, 3000), inc.Zone, inc.Zone).Duration.Seconds()
 	if p.Incident != inc.ID || p.Unit != "U01" || p.Hospital != "STK3" || p.Category != dispatch.CatStroke || p.Priority != 1 || p.ETAS != want || p.At.IsZero() {
 		t.Fatalf("prearrival %+v, want STK3 in %.0f s", p, want)
 	}

@@ -174,16 +174,40 @@ func (a Assignment) Window(now time.Time) (from, to time.Time) {
 	return a.CreatedAt, a.UpdatedAt
 }
 
+// Step is the rung of the escalation ladder a candidate comes from.
+type Step string
+
+// The escalation ladder, in order: a call's own county first, within its
+// radius and then beyond it; then the counties of the same city whose
+// boundary touches it; then the rest of the city.
+const (
+	StepOwn        Step = "own"         // own county, inside the first radius
+	StepOwnWidened Step = "own_widened" // own county, beyond the first radius
+	StepNeighbour  Step = "neighbour"   // a neighbouring county of the same city
+	StepCity       Step = "city"        // the rest of the city
+)
+
+// steps lists the ladder in order.
+var steps = []Step{StepOwn, StepOwnWidened, StepNeighbour, StepCity}
+
 // Recommendation is one ranked candidate unit for a call.
 type Recommendation struct {
-	Rank         int      `json:"rank"`
-	Unit         string   `json:"unit"`
-	Callsign     string   `json:"callsign"`
-	Station      string   `json:"station"`
-	DistanceM    float64  `json:"distance_m"`
-	RoadM        float64  `json:"road_m"`
-	ETAS         float64  `json:"eta_s"`
-	WithinRadius bool     `json:"within_radius"`
+	Rank         int     `json:"rank"`
+	Unit         string  `json:"unit"`
+	Callsign     string  `json:"callsign"`
+	Station      string  `json:"station"`
+	DistanceM    float64 `json:"distance_m"`
+	RoadM        float64 `json:"road_m"`
+	ETAS         float64 `json:"eta_s"`
+	WithinRadius bool    `json:"within_radius"`
+	// Step is the rung of the escalation ladder the unit comes from.
+	Step Step `json:"step"`
+	// Jurisdiction is the unit's own jurisdiction.
+	Jurisdiction string `json:"jurisdiction"`
+	// NeedsConsent is true when the one asking may not send the unit
+	// without its county's consent: another county's unit, for a county
+	// dispatcher. A city user needs none beneath the city.
+	NeedsConsent bool     `json:"needs_consent"`
 	Reasons      []string `json:"reasons"`
 }
 
@@ -193,7 +217,9 @@ type Exclusion struct {
 	Reason string `json:"reason"`
 }
 
-// Recommendations is the ranked answer to "who should go".
+// Recommendations is the ranked answer to "who should go". RadiusM is
+// the radius the ranking used: the first of the call's ladder, or the
+// widest when the search had to widen.
 type Recommendations struct {
 	Incident    string           `json:"incident"`
 	RadiusM     float64          `json:"radius_m"`

@@ -39,7 +39,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 	inc := &Incident{
 		ID: newID("INC", now), ExternalID: n.ExternalID, Source: n.Source,
 		Location: n.Location, Address: n.Address, Priority: n.Priority, Category: n.Category,
-		Jurisdiction: jur.ID, Zone: zone, RadiusM: s.radii.Steps(zone)[0],
+		Jurisdiction: jur.ID, Zone: zone, RadiusM: s.firstRadius(jur.ID, loc, zone),
 		Status: IncidentOpen, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	inc.Satisfaction, inc.SatisfactionReason = s.satisfaction(inc, now)
@@ -57,7 +57,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 		})
 		s.events.Publish(Event{Type: EventIncident, Incident: got, Jurisdiction: got.Jurisdiction})
 	}
-	return got, s.rank(ctx, got), created, nil
+	return got, s.rankFor(got, by), created, nil
 }
 
 // Incident returns one incident by may see.
@@ -137,5 +137,5 @@ func (s *Service) Recommend(ctx context.Context, by Principal, id string) (Recom
 	if err != nil {
 		return Recommendations{}, err
 	}
-	return s.rank(ctx, inc), nil
+	return s.rankFor(inc, by), nil
 }

@@ -77,6 +77,8 @@ type Service struct {
 	eta     geo.Estimator
 	radii   geo.RadiusPolicy
 	pic     Picture
+	ground  *ground   // derived from the area once, for ranking
+	refused *refusals // the units that refused each call in play
 	stale   time.Duration
 	top     int
 	now     func() time.Time
@@ -140,6 +142,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if s.pic == nil {
 		s.pic = NewLocalPicture(cfg.Area.Units, cfg.Index)
 	}
+	s.ground, s.refused = newGround(cfg.Area, s.radii), newRefusals()
 	if s.stale <= 0 {
 		s.stale = 90 * time.Second
 	}
@@ -162,9 +165,13 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 
 // restore rebuilds the live picture from the record, so that a restart
 // shows what was there before: each unit's status and assignment and its
-// last known position. Terminals report online again when they
-// reconnect; until then a restored unit is offline.
+// last known position, and the units that refused each call in play.
+// Terminals report online again when they reconnect; until then a
+// restored unit is offline.
 func (s *Service) restore(ctx context.Context) error {
+	if err := s.refused.load(ctx, s.store); err != nil {
+		return err
+	}
 	recs, err := s.store.UnitRecords(ctx)
 	if err != nil {
 		return err

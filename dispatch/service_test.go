@@ -1,12 +1,10 @@
 package dispatch_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -128,70 +126,6 @@ func (f *fixture) call(tb testing.TB, p orb.Point) (*dispatch.Incident, dispatch
 		tb.Fatal(err)
 	}
 	return inc, recs
-}
-
-func TestRankMatchesBruteForce(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 11))
-	for round := range 40 {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			f := newFixture(t, 30)
-			for _, u := range f.area.Units {
-				if rng.IntN(10) == 0 {
-					continue // never reported
-				}
-				f.move(t, u.ID, orb.Point{centre[0] + (rng.Float64()-0.5)*0.38, centre[1] + (rng.Float64()-0.5)*0.38})
-			}
-			f.clock.Add(time.Duration(rng.IntN(60)) * time.Second)
-			// Make some units ineligible: busy, offline, stale.
-			busy := map[string]bool{}
-			for _, u := range f.area.Units[:5] {
-				switch rng.IntN(3) {
-				case 0:
-					inc, _ := f.call(t, centre)
-					if _, err := f.svc.Assign(context.Background(), dispatch.System, inc.ID, u.ID); err == nil {
-						busy[u.ID] = true
-					}
-				case 1:
-					_ = f.svc.Presence(context.Background(), telemetry.Presence{Unit: u.ID, Online: false, Time: f.clock.Now()})
-					busy[u.ID] = true
-				}
-			}
-			loc := orb.Point{centre[0] + (rng.Float64()-0.5)*0.38, centre[1] + (rng.Float64()-0.5)*0.38}
-			_, recs := f.call(t, loc)
-
-			// Brute force: every eligible unit by haversine distance.
-			type cand struct {
-				id string
-				d  float64
-			}
-			var all []cand
-			for _, st := range mustUnits(t, f.svc) {
-				if st.Status != dispatch.Available || !st.Online || st.Stale || st.Position == nil {
-					continue
-				}
-				all = append(all, cand{st.ID, geo.Distance(loc, orb.Point{st.Position.Lon, st.Position.Lat})})
-			}
-			slices.SortFunc(all, func(a, b cand) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.id, b.id)) })
-			if len(all) == 0 {
-				if len(recs.Candidates) != 0 {
-					t.Fatalf("candidates = %v, want none", recs.Candidates)
-				}
-				return
-			}
-			got := recs.Candidates[0]
-			if got.Unit != all[0].id {
-				t.Fatalf("first recommendation = %s (%.0f m), brute force nearest = %s (%.0f m)", got.Unit, got.DistanceM, all[0].id, all[0].d)
-			}
-			for i, c := range recs.Candidates {
-				if c.Rank != i+1 || (i > 0 && c.ETAS < recs.Candidates[i-1].ETAS) {
-					t.Fatalf("candidates not ranked by ETA: %+v", recs.Candidates)
-				}
-				if busy[c.Unit] {
-					t.Fatalf("ineligible unit %s recommended", c.Unit)
-				}
-			}
-		})
-	}
 }
 
 func TestRadiusPolicy(t *testing.T) {

@@ -13,14 +13,22 @@ type Route struct {
 	Duration time.Duration
 }
 
-// Estimator estimates the drive from a unit at from to an incident at to in
-// zone z. It is an interface so that a road-network router can replace the
-// straight-line model later. Implementations must be monotonic in the
-// straight-line distance for a fixed zone: a unit farther away as the crow
-// flies never gets a shorter estimate. The recommender ranks units by index
-// distance and relies on this.
+// Estimator estimates the drive of a unit to an incident. It is an
+// interface so that a road-network router can replace the straight-line
+// model later. Nothing requires an estimate to grow with the straight-line
+// distance: a unit in a zone with faster roads, or on a good road, may be
+// sooner at the scene than a nearer one. What the recommender relies on is
+// a lower bound: it searches outward from the incident and stops once no
+// unit farther out can beat the drives it already has.
 type Estimator interface {
-	Estimate(from, to orb.Point, z Zone) Route
+	// Estimate returns the drive from a unit at from, in zone fromZone,
+	// to an incident at to, in zone toZone.
+	Estimate(from, to orb.Point, fromZone, toZone Zone) Route
+	// MinDuration returns a lower bound on the drive time between two
+	// points crow metres apart as the crow flies, whatever their zones:
+	// Estimate(from, to, fz, tz).Duration >= MinDuration(Distance(from, to))
+	// for every from, to, fz and tz. It never decreases as crow grows.
+	MinDuration(crow float64) time.Duration
 }
 
 // Profile turns a crow-flies distance into a drive: the road distance is the
@@ -28,6 +36,15 @@ type Estimator interface {
 // road distance at an average SpeedKmh (positive).
 type Profile struct {
 	RoadFactor, SpeedKmh float64
+}
+
+// pace returns the profile's drive time per crow-flies metre, in seconds,
+// or +Inf for a profile without a positive speed.
+func (p Profile) pace() float64 {
+	if !(p.SpeedKmh > 0) {
+		return math.Inf(1)
+	}
+	return p.RoadFactor / (p.SpeedKmh / 3.6)
 }
 
 // route returns the drive for a crow-flies distance in metres. A profile
@@ -42,8 +59,9 @@ func (p Profile) route(crow float64) Route {
 }
 
 // Detour is the straight-line Estimator: the haversine distance stretched by
-// a detour factor and driven at an average speed, per zone. A zone that is
-// not Valid is treated as Rural.
+// a detour factor and driven at an average speed, per zone. A drive between
+// two zones goes half of the way in each. A zone that is not Valid is
+// treated as Rural.
 type Detour struct {
 	Urban, Rural Profile
 }
@@ -63,19 +81,48 @@ var _ Estimator = Detour{}
 //     town (junctions, market streets, pedestrians) and roughly 50 km/h on
 //     rural roads, well under posted limits because of curves and grades.
 //
-// Within a zone both the road distance and the time are proportional to the
-// crow-flies distance, so the estimate is monotonic in it, as Estimator
-// requires.
+// So a unit waiting just outside town may reach a call in town sooner than
+// one a little nearer inside it: the estimate is not monotonic in the
+// straight-line distance, and the recommender does not assume it is.
 var DefaultETA = Detour{
 	Urban: Profile{RoadFactor: 1.35, SpeedKmh: 30},
 	Rural: Profile{RoadFactor: 1.5, SpeedKmh: 50},
 }
 
-// Estimate returns the drive from from to to using the profile of zone z.
-func (d Detour) Estimate(from, to orb.Point, z Zone) Route {
-	p := d.Rural
+// profile returns the profile of zone z.
+func (d Detour) profile(z Zone) Profile {
 	if z == Urban {
-		p = d.Urban
+		return d.Urban
 	}
-	return p.route(Distance(from, to))
+	return d.Rural
+}
+
+// Estimate returns the drive from from, in zone fz, to to, in zone tz: the
+// profile of the zone both lie in, or half of the way at each.
+func (d Detour) Estimate(from, to orb.Point, fz, tz Zone) Route {
+	crow := Distance(from, to)
+	a, b := d.profile(fz), d.profile(tz)
+	if a == b {
+		return a.route(crow)
+	}
+	ra, rb := a.route(crow/2), b.route(crow/2)
+	r := Route{Metres: ra.Metres + rb.Metres, Duration: ra.Duration + rb.Duration}
+	if ra.Duration > math.MaxInt64-rb.Duration {
+		r.Duration = math.MaxInt64
+	}
+	return r
+}
+
+// MinDuration returns the drive time of crow metres at the faster of the
+// two profiles, less a microsecond for rounding, never negative.
+func (d Detour) MinDuration(crow float64) time.Duration {
+	pace := min(d.Urban.pace(), d.Rural.pace())
+	secs := crow * pace
+	if !(secs < float64(math.MaxInt64)/float64(time.Second)) {
+		if math.IsNaN(secs) {
+			return 0
+		}
+		return math.MaxInt64 - time.Microsecond
+	}
+	return max(0, time.Duration(secs*float64(time.Second))-time.Microsecond)
 }

@@ -20,7 +20,7 @@ func ExampleNearest() {
 	for _, radius := range geo.DefaultRadii.Steps(geo.Rural) {
 		hits := geo.Nearest(units, incident, radius, 2, func(id string) bool { return !busy[id] })
 		for _, h := range hits {
-			eta := geo.DefaultETA.Estimate(h.Point, incident, geo.Rural)
+			eta := geo.DefaultETA.Estimate(h.Point, incident, geo.Rural, geo.Rural)
 			fmt.Printf("%s %.0f m, %.0f m by road, %v\n", h.ID, h.Distance, eta.Metres, eta.Duration.Round(time.Second))
 		}
 		if len(hits) > 0 {

@@ -1,7 +1,9 @@
 package geo
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -57,4 +59,61 @@ func TestRadiusPolicySteps(t *testing.T) {
 			t.Errorf("Steps(Rural)[0] = %v after changing an earlier result, want 10000", got)
 		}
 	})
+}
+
+func TestRadiusPolicyOrAndCheck(t *testing.T) {
+	t.Run("Or fills only the unset radii", func(t *testing.T) {
+		got := RadiusPolicy{Urban: 3000}.Or(DefaultRadii)
+		if want := (RadiusPolicy{Urban: 3000, Rural: 10000, RuralMax: 20000}); got != want {
+			t.Errorf("Or = %+v, want %+v", got, want)
+		}
+		if got := (RadiusPolicy{}).Or(DefaultRadii); got != DefaultRadii {
+			t.Errorf("empty Or defaults = %+v, want the defaults", got)
+		}
+	})
+	tests := []struct {
+		name string
+		p    RadiusPolicy
+		want string // "" for valid; else a part of the error
+	}{
+		{"unset", RadiusPolicy{}, ""},
+		{"default", DefaultRadii, ""},
+		{"rural only", RadiusPolicy{Rural: 12000}, ""},
+		{"rural equals rural_max", RadiusPolicy{Rural: 12000, RuralMax: 12000}, ""},
+		{"the largest radius", RadiusPolicy{Urban: MaxRadius}, ""},
+		{"negative", RadiusPolicy{Urban: -1}, "urban radius"},
+		{"too large", RadiusPolicy{RuralMax: MaxRadius + 1}, "rural_max radius"},
+		{"not a number", RadiusPolicy{Rural: math.NaN()}, "rural radius"},
+		{"infinite", RadiusPolicy{Rural: math.Inf(1)}, "rural radius"},
+		{"rural above rural_max", RadiusPolicy{Rural: 15000, RuralMax: 12000}, "larger than rural_max"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Check()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Check() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Check() = %v, want an error about %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRadiusPolicyLadder(t *testing.T) {
+	tests := []struct {
+		p             RadiusPolicy
+		z             Zone
+		first, widest float64
+	}{
+		{DefaultRadii, Urban, 5000, 5000},
+		{DefaultRadii, Rural, 10000, 20000},
+		{DefaultRadii, "", 10000, 20000},
+		{RadiusPolicy{Rural: 8000, RuralMax: 6000}, Rural, 8000, 8000},
+	}
+	for _, tt := range tests {
+		if first, widest := tt.p.Ladder(tt.z); first != tt.first || widest != tt.widest {
+			t.Errorf("%+v.Ladder(%q) = %v, %v, want %v, %v", tt.p, tt.z, first, widest, tt.first, tt.widest)
+		}
+	}
 }
