@@ -17,6 +17,7 @@ import (
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/dispatch/dispatchtest"
+	"github.com/lifeline-ems/lifeline/dispatch/geojson"
 	"github.com/lifeline-ems/lifeline/dispatch/memory"
 	"github.com/lifeline-ems/lifeline/geo"
 	"github.com/lifeline-ems/lifeline/telemetry"
@@ -558,6 +559,10 @@ func TestAreaNeighbours(t *testing.T) {
 	}
 	if got := a.Neighbours(10); len(got) != 0 {
 		t.Errorf("50 m apart, tolerance 10 m: %v, want none", got)
+	}
+	// The demo's counties, from their real boundaries (docs/AREA.md).
+	if got := geojson.Demo().Neighbours(dispatch.NeighbourTolerance)["510322"]; !slices.Equal(got, []string{"510304", "510311"}) {
+		t.Errorf("demo: neighbours of 510322 %v, want 510304 and 510311", got)
 	}
 	// A county inside another (an enclave) neighbours it.
 	a.Jurisdictions[3].Region = dispatchtest.Region(t, ladC, dispatchtest.Square(orb.Point{104.9, 29.3}, 0.01))

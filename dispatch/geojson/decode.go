@@ -73,13 +73,19 @@ type (
 		Name    string `json:"name"`
 		Parent  string `json:"parent,omitempty"`
 		Consent string `json:"consent,omitempty"` // auto or ask; absent is ask
+		// The radius policy in metres; an absent radius is the parent's
+		// (dispatch.Jurisdiction.Radii).
+		RadiusUrbanM    float64 `json:"radius_urban_m,omitempty"`
+		RadiusRuralM    float64 `json:"radius_rural_m,omitempty"`
+		RadiusRuralMaxM float64 `json:"radius_rural_max_m,omitempty"`
 	}
 
 	zoneProps struct {
-		Kind         string `json:"kind"`
-		ID           string `json:"id"`
-		Name         string `json:"name"`
-		Jurisdiction string `json:"jurisdiction"`
+		Kind         string  `json:"kind"`
+		ID           string  `json:"id"`
+		Name         string  `json:"name"`
+		Jurisdiction string  `json:"jurisdiction"`
+		RadiusM      float64 `json:"radius_m,omitempty"`
 	}
 
 	stationProps struct {
@@ -311,7 +317,11 @@ func (d *decoder) jurisdiction(w where, props json.RawMessage, g orb.Geometry, g
 	if p.Consent != "" && !slices.Contains(policies, p.Consent) {
 		return d.failAt(w, "consent", "%q is not one of %s", p.Consent, strings.Join(policies, ", "))
 	}
-	j := dispatch.Jurisdiction{ID: p.ID, Name: p.Name, Parent: p.Parent, Consent: dispatch.ConsentPolicy(p.Consent)}
+	radii, err := d.radii(w, &p)
+	if err != nil {
+		return err
+	}
+	j := dispatch.Jurisdiction{ID: p.ID, Name: p.Name, Parent: p.Parent, Consent: dispatch.ConsentPolicy(p.Consent), Radii: radii}
 	if gtype != "" {
 		if err := d.wantGeometry(w, gtype, "Polygon", "MultiPolygon"); err != nil {
 			return err
@@ -334,6 +344,22 @@ func (d *decoder) jurisdiction(w where, props json.RawMessage, g orb.Geometry, g
 		return nil
 	})
 	return nil
+}
+
+// radii checks the radius properties of the jurisdiction at w.
+func (d *decoder) radii(w where, p *jurisdictionProps) (geo.RadiusPolicy, error) {
+	for _, r := range []struct {
+		field string
+		m     float64
+	}{{"radius_urban_m", p.RadiusUrbanM}, {"radius_rural_m", p.RadiusRuralM}, {"radius_rural_max_m", p.RadiusRuralMaxM}} {
+		if err := geo.CheckRadius(r.m); err != nil {
+			return geo.RadiusPolicy{}, d.failAt(w, r.field, "%s", err)
+		}
+	}
+	if p.RadiusRuralM > 0 && p.RadiusRuralMaxM > 0 && p.RadiusRuralM > p.RadiusRuralMaxM {
+		return geo.RadiusPolicy{}, d.failAt(w, "radius_rural_m", "%g m is more than radius_rural_max_m %g m", p.RadiusRuralM, p.RadiusRuralMaxM)
+	}
+	return geo.RadiusPolicy{Urban: p.RadiusUrbanM, Rural: p.RadiusRuralM, RuralMax: p.RadiusRuralMaxM}, nil
 }
 
 // parentLoop fails if following parents from some jurisdiction leads back
@@ -374,6 +400,9 @@ func (d *decoder) zone(w where, props json.RawMessage, g orb.Geometry, gtype str
 	if err := d.common(w, p.ID, p.Name, "name", p.Jurisdiction); err != nil {
 		return err
 	}
+	if err := geo.CheckRadius(p.RadiusM); err != nil {
+		return d.failAt(w, "radius_m", "%s", err)
+	}
 	if err := d.wantGeometry(w, gtype, "Polygon", "MultiPolygon"); err != nil {
 		return err
 	}
@@ -381,7 +410,7 @@ func (d *decoder) zone(w where, props json.RawMessage, g orb.Geometry, gtype str
 	if err != nil {
 		return d.failAt(w, "geometry", "%s", err)
 	}
-	d.area.Zones = append(d.area.Zones, dispatch.UrbanZone{ID: p.ID, Name: p.Name, Jurisdiction: p.Jurisdiction, Region: r})
+	d.area.Zones = append(d.area.Zones, dispatch.UrbanZone{ID: p.ID, Name: p.Name, Jurisdiction: p.Jurisdiction, Region: r, RadiusM: p.RadiusM})
 	d.checks = append(d.checks, func() error { return d.inArea(w, "jurisdiction", p.Jurisdiction) })
 	return nil
 }

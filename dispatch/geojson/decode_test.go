@@ -77,6 +77,27 @@ func TestDecodeValid(t *testing.T) {
 	}
 }
 
+// TestDecodeRadii: a jurisdiction's radii and an urban zone's radius
+// come through; absent ones stay zero, to be inherited.
+func TestDecodeRadii(t *testing.T) {
+	in := doc(slices.Concat(
+		with(1, `"parent":"510300"`, `"parent":"510300","radius_urban_m":4000,"radius_rural_m":12000,"radius_rural_max_m":25000`)[:2],
+		with(2, `"jurisdiction":"510322"`, `"jurisdiction":"510322","radius_m":3500`)[2:])...)
+	a, err := geojson.Decode(strings.NewReader(in), "radii.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.Jurisdictions[1].Radii, (geo.RadiusPolicy{Urban: 4000, Rural: 12000, RuralMax: 25000}); got != want {
+		t.Errorf("county radii %+v, want %+v", got, want)
+	}
+	if got := a.Jurisdictions[0].Radii; got != (geo.RadiusPolicy{}) {
+		t.Errorf("city radii %+v, want none", got)
+	}
+	if got := a.Zones[0].RadiusM; got != 3500 {
+		t.Errorf("zone radius %v, want 3500", got)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	const name = "test.geojson"
 	tests := []struct {
@@ -264,6 +285,24 @@ func TestDecodeErrors(t *testing.T) {
 		{"no jurisdictions",
 			doc(),
 			[]string{`no jurisdiction features`}},
+		{"negative radius",
+			doc(with(1, `"parent":"510300"`, `"parent":"510300","radius_urban_m":-5000`)...),
+			[]string{`feature 1 (jurisdiction 510322): field "radius_urban_m": -5000 m is not a radius: want more than 0 and at most 100000 m`}},
+		{"radius too large",
+			doc(with(0, `"name":"City"`, `"name":"City","radius_rural_max_m":200000`)...),
+			[]string{`feature 0 (jurisdiction 510300): field "radius_rural_max_m": 200000 m is not a radius`}},
+		{"radius a string",
+			doc(with(1, `"parent":"510300"`, `"parent":"510300","radius_rural_m":"10 km"`)...),
+			[]string{`feature 1 (jurisdiction 510322): field "radius_rural_m": got string, want a number`}},
+		{"rural radius above its widening",
+			doc(with(1, `"parent":"510300"`, `"parent":"510300","radius_rural_m":15000,"radius_rural_max_m":12000`)...),
+			[]string{`feature 1 (jurisdiction 510322): field "radius_rural_m": 15000 m is more than radius_rural_max_m 12000 m`}},
+		{"zero zone radius",
+			doc(with(2, `"jurisdiction":"510322"`, `"jurisdiction":"510322","radius_m":-1`)...),
+			[]string{`feature 2 (urban_zone UZ-1): field "radius_m": -1 m is not a radius`}},
+		{"radius on a station",
+			doc(with(3, `"illustrative":true`, `"illustrative":true,"radius_m":5000`)...),
+			[]string{`feature 3 (station ST-A): field "radius_m": unknown property`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,12 +437,13 @@ func TestRoundTrip(t *testing.T) {
 		Name: `A "quoted" <name> & more`,
 		Jurisdictions: []dispatch.Jurisdiction{
 			{ID: "510300", Name: "City"},
-			{ID: "510322", Name: "County", Parent: "510300", Consent: dispatch.ConsentAuto, Region: region("510322", "County", square(104.9, 29.1, 0.2))},
+			{ID: "510322", Name: "County", Parent: "510300", Consent: dispatch.ConsentAuto, Region: region("510322", "County", square(104.9, 29.1, 0.2)),
+				Radii: geo.RadiusPolicy{Urban: 4500.5, Rural: 12000, RuralMax: 24000}},
 			{ID: "510311", Name: "District", Parent: "510300", Consent: dispatch.ConsentAsk, Region: region("510311", "District",
 				orb.MultiPolygon{square(104.7, 29.1, 0.1), square(104.75, 29.25, 0.02)})},
 		},
 		Zones: []dispatch.UrbanZone{
-			{ID: "UZ-1", Name: "Town", Jurisdiction: "510322", Region: region("UZ-1", "Town", square(104.97, 29.17, 0.03))},
+			{ID: "UZ-1", Name: "Town", Jurisdiction: "510322", Region: region("UZ-1", "Town", square(104.97, 29.17, 0.03)), RadiusM: 3000},
 		},
 		Stations: []dispatch.Station{
 			{ID: "ST-A", Name: "A", Jurisdiction: "510322", Kind: "township", Location: orb.Point{105.0, 29.2}, Illustrative: true},

@@ -23,10 +23,11 @@ func Encode(a *dispatch.Area) ([]byte, error) {
 		features = append(features, featureOut{Type: "Feature", Properties: props, Geometry: geometryOf(g)})
 	}
 	for _, j := range a.Jurisdictions {
-		add(jurisdictionProps{Kind: KindJurisdiction, ID: j.ID, Name: j.Name, Parent: j.Parent, Consent: string(j.Consent)}, outline(j.Region))
+		add(jurisdictionProps{Kind: KindJurisdiction, ID: j.ID, Name: j.Name, Parent: j.Parent, Consent: string(j.Consent),
+			RadiusUrbanM: j.Radii.Urban, RadiusRuralM: j.Radii.Rural, RadiusRuralMaxM: j.Radii.RuralMax}, outline(j.Region))
 	}
 	for _, z := range a.Zones {
-		add(zoneProps{Kind: KindZone, ID: z.ID, Name: z.Name, Jurisdiction: z.Jurisdiction}, outline(z.Region))
+		add(zoneProps{Kind: KindZone, ID: z.ID, Name: z.Name, Jurisdiction: z.Jurisdiction, RadiusM: z.RadiusM}, outline(z.Region))
 	}
 	for _, s := range a.Stations {
 		add(stationProps{Kind: KindStation, ID: s.ID, Name: s.Name, Jurisdiction: s.Jurisdiction,

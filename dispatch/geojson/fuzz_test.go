@@ -35,6 +35,10 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"Feature","properties":{"kind":"unit","id":"u","callsign":"u","jurisdiction":"000001"},"geometry":null}]}`))
 	f.Add([]byte(`{"type":"FeatureCollection","lifeline":{"version":1,"name":"x"},"features":[{"type":"Feature","properties":{"kind":"jurisdiction","id":"510322","name":"a"},"geometry":{"type":"GeometryCollection","geometries":[]}}]}`))
 	f.Add([]byte(doc(with(1, `"parent":"510300"`, `"parent":"510300","consent":"auto"`)...)))
+	f.Add([]byte(`{"type":"FeatureCollection","lifeline":{"version":1,"name":"x"},"features":[` +
+		`{"type":"Feature","properties":{"kind":"jurisdiction","id":"510300","name":"c","radius_urban_m":4000,"radius_rural_max_m":30000},"geometry":null},` +
+		`{"type":"Feature","properties":{"kind":"jurisdiction","id":"510322","name":"a","parent":"510300","radius_rural_m":12000.5,"radius_rural_max_m":1e4},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},` +
+		`{"type":"Feature","properties":{"kind":"urban_zone","id":"z","name":"z","jurisdiction":"510322","radius_m":2500},"geometry":{"type":"Polygon","coordinates":[[[0.1,0.1],[0.2,0.1],[0.2,0.2],[0.1,0.1]]]}}]}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"type":"FeatureCollection","features":null,"lifeline":null}`))
 
