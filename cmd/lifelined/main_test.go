@@ -384,11 +384,16 @@ func TestEndToEnd(t *testing.T) {
 	if inc.Jurisdiction != "510322" || inc.Zone != "urban" || inc.RadiusM != 5000 {
 		t.Fatalf("incident located in %s %s radius %v, want 510322 urban 5000", inc.Jurisdiction, inc.Zone, inc.RadiusM)
 	}
-	// Brute force: the nearest eligible unit by haversine.
+	// Brute force: the nearest eligible unit by haversine with an ALS
+	// crew, which a priority-1 call needs when one is within the radius.
+	als := map[string]bool{}
+	for _, u := range units {
+		als[u.ID] = u.Has(dispatch.ALS)
+	}
 	var nearest string
 	best := 0.0
 	for id, p := range pos {
-		if id == busy || id == gone {
+		if id == busy || id == gone || !als[id] {
 			continue
 		}
 		if d := geo.Distance(loc, p); nearest == "" || d < best || (d == best && id < nearest) {

@@ -530,12 +530,16 @@
     r.div.classList.toggle("selected", i.id === selected);
     r.div.firstChild.textContent = String(i.priority ?? "?");
     const colour = PRIORITY_COLOUR[i.priority] || "#555";
-    if (activeIncident(i) && i.radius_m > 0) {
+    // The ring shows the radius the shown recommendations used (the search
+    // may have widened beyond the call's first radius), else the call's.
+    const radius = recs && recs.incident === i.id && recs.radius_m > 0 ? recs.radius_m : i.radius_m;
+    if (activeIncident(i) && radius > 0) {
       if (!r.ring) {
-        r.ring = L.circle(ll, { pane: "rings", radius: i.radius_m, className: "radius-ring", interactive: false }).addTo(map);
+        r.ring = L.circle(ll, { pane: "rings", radius, className: "radius-ring", interactive: false }).addTo(map);
         r.ring.getElement()?.setAttribute("data-ring", i.id);
       }
-      r.ring.setLatLng(ll).setRadius(i.radius_m).setStyle({ color: colour, fillColor: colour });
+      r.ring.setLatLng(ll).setRadius(radius).setStyle({ color: colour, fillColor: colour });
+      r.ring.getElement()?.setAttribute("data-radius", String(radius));
     } else if (r.ring) {
       r.ring.remove();
       r.ring = null;
@@ -742,8 +746,13 @@
   }
 
   function showRecs(r) {
+    const before = recs && recs.incident;
     recs = r && typeof r === "object" ? r : { candidates: [], excluded: [] };
     if (!recs.incident) recs.incident = selected;
+    for (const id of new Set([before, recs.incident])) {
+      const x = id && state.incidents.get(id);
+      if (x) drawIncident(x); // its ring follows the radius used
+    }
     const i = state.incidents.get(recs.incident);
     const cands = Array.isArray(recs.candidates) ? recs.candidates : [];
     const excl = Array.isArray(recs.excluded) ? recs.excluded : [];
