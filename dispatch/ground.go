@@ -101,12 +101,17 @@ const (
 // home whose boundary touches home's; city when it lies elsewhere beneath
 // home's parent, or is that parent. Units of other cities are in none.
 func (g *ground) bucket(home, jur string) (int, bool) {
-	h, u := g.places[home], g.places[jur]
+	return g.bucketOf(g.places[home], jur)
+}
+
+// bucketOf is bucket with the home jurisdiction's place.
+func (g *ground) bucketOf(h *place, jur string) (int, bool) {
+	u := g.places[jur]
 	if h == nil || u == nil {
 		return 0, false
 	}
 	for _, id := range u.chain {
-		if id == home {
+		if id == h.ID {
 			return bucketOwn, true
 		}
 	}

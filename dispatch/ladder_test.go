@@ -761,15 +761,16 @@ func bruteRank(tb testing.TB, f *fixture, est geo.Estimator, inc *dispatch.Incid
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return bruteForce(f.area, units, est, geo.DefaultRadii, inc, by, top, refused)
+	return bruteForce(f.area, f.area.Neighbours(dispatch.NeighbourTolerance), units, est, geo.DefaultRadii, inc, by, top, refused)
 }
 
-// bruteForce is bruteRank on a list of units.
-func bruteForce(a *dispatch.Area, units []dispatch.UnitState, est geo.Estimator, radii geo.RadiusPolicy, inc *dispatch.Incident, by dispatch.Principal, top int, refused map[string]bool) dispatch.Recommendations {
+// bruteForce is bruteRank on a list of units, with adj the area's
+// neighbouring jurisdictions.
+func bruteForce(a *dispatch.Area, adj map[string][]string, units []dispatch.UnitState, est geo.Estimator, radii geo.RadiusPolicy, inc *dispatch.Incident, by dispatch.Principal, top int, refused map[string]bool) dispatch.Recommendations {
 	loc := orb.Point{inc.Location.Lon, inc.Location.Lat}
 	first, widest := radii.Ladder(inc.Zone)
 	home, _ := a.Jurisdiction(inc.Jurisdiction)
-	neighbours := a.Neighbours(dispatch.NeighbourTolerance)[home.ID]
+	neighbours := adj[home.ID]
 	var needs []string
 	has := func(caps []string, c string) bool { return slices.Contains(caps, c) }
 	fleetHas := func(c string) bool {

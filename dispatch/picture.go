@@ -107,17 +107,38 @@ func (p *LocalPicture) Update(id string, fn func(st *UnitState) bool) (UnitState
 
 // Nearby implements Picture.
 func (p *LocalPicture) Nearby(center orb.Point, radius float64, fn func(h geo.Hit, st UnitState) bool) {
-	p.index.Nearby(center, radius, func(h geo.Hit) bool {
-		p.mu.RLock()
-		st, ok := p.units[h.ID]
-		var v UnitState
-		if ok {
-			v = *st
-		}
-		p.mu.RUnlock()
-		if !ok {
-			return true
-		}
-		return fn(h, v)
-	})
+	v := nearbyVisits.Get().(*nearbyVisit)
+	v.p, v.fn = p, fn
+	p.index.Nearby(center, radius, v.visit)
+	v.p, v.fn = nil, nil
+	nearbyVisits.Put(v)
+}
+
+// nearbyVisit hands the index's hits to a Nearby caller with the units'
+// states. It is pooled, with its method value bound once, so that a query
+// allocates nothing.
+type nearbyVisit struct {
+	p     *LocalPicture
+	fn    func(geo.Hit, UnitState) bool
+	visit func(geo.Hit) bool // v.hit
+}
+
+var nearbyVisits = sync.Pool{New: func() any {
+	v := new(nearbyVisit)
+	v.visit = v.hit
+	return v
+}}
+
+func (v *nearbyVisit) hit(h geo.Hit) bool {
+	v.p.mu.RLock()
+	st, ok := v.p.units[h.ID]
+	var u UnitState
+	if ok {
+		u = *st
+	}
+	v.p.mu.RUnlock()
+	if !ok {
+		return true
+	}
+	return v.fn(h, u)
 }

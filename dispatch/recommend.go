@@ -157,8 +157,8 @@ type ranker struct {
 	// The best k[b] candidates of each bucket, band and capability (1:
 	// has what the call needs), by ETA; whether one of each was met.
 	classes [nBuckets][nBands][2][]cand
-	found   [nBuckets][nBands][2]bool
-	met     [nBuckets]int // units of each bucket met, eligible or not
+	count   [nBuckets][nBands][2]int // how many were met: found is count > 0
+	met     [nBuckets]int            // units of each bucket met, eligible or not
 	excl    [nBuckets][]excl
 	d       float64 // the distance the walk has reached
 
@@ -180,7 +180,7 @@ func (r *ranker) start(s *Service, inc *Incident) {
 	r.needs = r.wanted & s.ground.caps
 	r.refused = s.refused.of(inc.ID)
 	r.k = [nBuckets]int{s.top, furtherTop, furtherTop}
-	r.found, r.met = [nBuckets][nBands][2]bool{}, [nBuckets]int{}
+	r.count, r.met = [nBuckets][nBands][2]int{}, [nBuckets]int{}
 }
 
 // release clears r of the call's data and puts it back in the pool.
@@ -202,7 +202,7 @@ func (r *ranker) release() {
 // see takes the next unit of the walk and says whether to go on.
 func (r *ranker) see(h geo.Hit, st UnitState) bool {
 	r.d = h.Distance
-	if b, ok := r.s.ground.bucket(r.inc.Jurisdiction, st.Jurisdiction); ok {
+	if b, ok := r.s.ground.bucketOf(r.home, st.Jurisdiction); ok {
 		r.met[b]++
 		r.consider(b, h, &st)
 	}
@@ -244,7 +244,7 @@ func (r *ranker) consider(b int, h geo.Hit, st *UnitState) {
 	if c.caps&r.needs == r.needs {
 		able = 1
 	}
-	r.found[b][band][able] = true
+	r.count[b][band][able]++
 	keep(&r.classes[b][band][able], c, r.k[b])
 }
 
@@ -272,13 +272,13 @@ func keep(list *[]cand, c cand, k int) {
 func (r *ranker) ending(d float64) (ending, bool) {
 	able := false
 	for b := range nBuckets {
-		able = able || r.found[b][bandFirst][1] || r.found[b][bandWidest][1]
+		able = able || r.count[b][bandFirst][1] > 0 || r.count[b][bandWidest][1] > 0
 	}
 	if r.needs != 0 && !able && d <= r.widest {
 		return ending{}, false
 	}
 	o := ending{waived: r.needs != 0 && !able}
-	suits := func(b, band int) bool { return r.found[b][band][1] || (o.waived && r.found[b][band][0]) }
+	suits := func(b, band int) bool { return r.count[b][band][1] > 0 || (o.waived && r.count[b][band][0] > 0) }
 	switch {
 	case suits(bucketOwn, bandFirst):
 		o.stop = stepOwn
@@ -330,6 +330,23 @@ func (r *ranker) bucketSettled(b int, o ending, lb time.Duration) bool {
 	if r.met[b] >= r.home.units[b] {
 		return true
 	}
+	// The best an unmet unit could be: farther than r.d, no sooner than lb.
+	tmin := tierOutside
+	if r.d <= o.radius {
+		tmin = tierSuited
+	}
+	// A quick no: an unmet unit could still be suited, and fewer than k are.
+	have := 0
+	for band := range nBands {
+		for able := range 2 {
+			if tmin == tierOutside || (r.band(r.d) >= band && (able == 1 || o.waived)) {
+				have += r.count[b][band][able]
+			}
+		}
+	}
+	if have < r.k[b] {
+		return false
+	}
 	n, want := 0, r.k[b]
 	var tier, step int
 	var eta time.Duration
@@ -340,11 +357,6 @@ func (r *ranker) bucketSettled(b int, o ending, lb time.Duration) bool {
 	})
 	if n < want {
 		return false
-	}
-	// The best an unmet unit could be: farther than r.d, no sooner than lb.
-	tmin := tierOutside
-	if r.d <= o.radius {
-		tmin = tierSuited
 	}
 	smin := r.step(b, r.band(r.d))
 	return tier < tmin || (tier == tmin && (step < smin || (step == smin && eta < lb)))
