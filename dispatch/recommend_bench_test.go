@@ -158,53 +158,44 @@ func BenchmarkRecommend(b *testing.B) {
 				b.Fatalf("%d units, call %s: ranker %v, brute force %v", n, inc.ID, summary(got), summary(want))
 			}
 		}
-		b.Run(fmt.Sprintf("units=%d/ranker", n), func(b *testing.B) {
-			lat := newLatencies(len(f.calls))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				start := time.Now()
-				if _, err := f.svc.Recommend(ctx, dispatch.System, f.calls[i%len(f.calls)].ID); err != nil {
-					b.Fatal(err)
+		// measure runs query on the calls in turn, timing each.
+		measure := func(way string, query func(inc *dispatch.Incident) error) {
+			b.Run(fmt.Sprintf("units=%d/%s", n, way), func(b *testing.B) {
+				lat := newLatencies(len(f.calls))
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					call := i % len(f.calls)
+					start := time.Now()
+					if err := query(f.calls[call]); err != nil {
+						b.Fatal(err)
+					}
+					lat.add(call, time.Since(start))
+					i++
 				}
-				lat.add(i%len(f.calls), time.Since(start))
-				i++
-			}
-			lat.report(b)
+				lat.report(b)
+			})
+		}
+		measure("ranker", func(inc *dispatch.Incident) error {
+			_, err := f.svc.Recommend(ctx, dispatch.System, inc.ID)
+			return err
 		})
-		b.Run(fmt.Sprintf("units=%d/nearest5", n), func(b *testing.B) {
-			lat := newLatencies(len(f.calls))
-			b.ReportAllocs()
-			i := 0
-			free := 0
-			visit := func(h geo.Hit, st dispatch.UnitState) bool {
-				if st.Status == dispatch.Available && st.Online {
-					free++
-				}
-				return free < 5
+		free := 0
+		visit := func(h geo.Hit, st dispatch.UnitState) bool {
+			if st.Status == dispatch.Available && st.Online {
+				free++
 			}
-			for b.Loop() {
-				inc := f.calls[i%len(f.calls)]
-				start := time.Now()
-				free = 0
-				f.pic.Nearby(orb.Point{inc.Location.Lon, inc.Location.Lat}, 1_000_000, visit)
-				lat.add(i%len(f.calls), time.Since(start))
-				i++
-			}
-			lat.report(b)
+			return free < 5
+		}
+		measure("nearest5", func(inc *dispatch.Incident) error {
+			free = 0
+			f.pic.Nearby(orb.Point{inc.Location.Lon, inc.Location.Lat}, 1_000_000, visit)
+			return nil
 		})
-		b.Run(fmt.Sprintf("units=%d/brute", n), func(b *testing.B) {
-			lat := newLatencies(len(f.calls))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				start := time.Now()
-				units, _ := f.svc.Units(dispatch.System, "")
-				bruteForce(f.area, f.adj, units, geo.DefaultETA, geo.DefaultRadii, f.calls[i%len(f.calls)], dispatch.System, 5, nil)
-				lat.add(i%len(f.calls), time.Since(start))
-				i++
-			}
-			lat.report(b)
+		measure("brute", func(inc *dispatch.Incident) error {
+			units, err := f.svc.Units(dispatch.System, "")
+			bruteForce(f.area, f.adj, units, geo.DefaultETA, geo.DefaultRadii, inc, dispatch.System, 5, nil)
+			return err
 		})
 	}
 }

@@ -91,20 +91,7 @@ func newFixture(tb testing.TB, units int) *fixture {
 // newFixtureWith is newFixture with the service's configuration changed by cfg.
 func newFixtureWith(tb testing.TB, units int, cfg func(*dispatch.Config)) *fixture {
 	tb.Helper()
-	f := &fixture{clock: dispatchtest.NewClock(clock0), bus: dispatch.NewBus(), cmds: &recorder{}, area: testArea(tb, units), seq: map[string]uint64{}}
-	c := dispatch.Config{
-		Area: f.area, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus,
-		Commands: f.cmds, Now: f.clock.Now, Logger: quiet,
-	}
-	if cfg != nil {
-		cfg(&c)
-	}
-	svc, err := dispatch.NewService(context.Background(), c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.svc = svc
-	return f
+	return fixtureOn(tb, testArea(tb, units), cfg)
 }
 
 // move reports unit at p now, as the pipeline would.
@@ -530,16 +517,7 @@ func newTwoCounties(tb testing.TB, cfg func(*dispatch.Config)) *twoCounties {
 	if err := a.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{clock: dispatchtest.NewClock(clock0), bus: dispatch.NewBus(), cmds: &recorder{}, area: a, seq: map[string]uint64{}}
-	c := dispatch.Config{Area: a, Store: memory.NewStore(), Tracks: memory.NewTracks(100), Events: f.bus, Commands: f.cmds, Now: f.clock.Now, Logger: quiet}
-	if cfg != nil {
-		cfg(&c)
-	}
-	svc, err := dispatch.NewService(context.Background(), c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.svc = svc
+	f := fixtureOn(tb, a, cfg)
 	f.move(tb, "U01", centre)
 	f.move(tb, "U02", orb.Point{centre[0] + 0.01, centre[1]})
 	f.move(tb, "N01", neighbour)
