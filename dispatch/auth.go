@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -28,6 +29,11 @@ type AccessConfig struct {
 	Area    *Area
 	// SessionTTL is how long a sign-in lasts; default 12 h (a shift).
 	SessionTTL time.Duration
+	// SessionCache is how long a session found valid is trusted from
+	// memory before the record is read again; default 5 s, negative
+	// reads the record on every call. Sign-outs and the changes that end
+	// sessions forget it at once (see Access.Watch for other servers).
+	SessionCache time.Duration
 	// Cost is the bcrypt cost of new password hashes; default
 	// bcrypt.DefaultCost. Tests lower it to bcrypt.MinCost.
 	Cost int
@@ -60,6 +66,7 @@ type Access struct {
 	audit    auditLog
 	dummy    []byte // a hash to compare against for unknown users, for equal timing
 	throttle *throttle
+	cache    *principals // sessions found valid a moment ago
 }
 
 // NewAccess returns an Access on cfg.
@@ -85,6 +92,7 @@ func NewAccess(cfg AccessConfig) (*Access, error) {
 	}
 	a.log = a.log.With("component", "access")
 	a.throttle = newThrottle(a.log, cfg.Registry)
+	a.cache = newPrincipals(cmp.Or(cfg.SessionCache, defaultSessionCacheTTL), cfg.Users)
 	a.audit = auditLog{to: cfg.Auditor, log: a.log, now: a.now}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(randomSecret(generatedPwBytes)), a.cost)
 	if err != nil {

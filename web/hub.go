@@ -283,7 +283,7 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 			}
 		case <-recheck.C:
 			// A feed lasts no longer than its session and its permissions.
-			p, err := h.s.cfg.Access.Authenticate(ctx, f.token)
+			p, err := h.s.cfg.Access.Recheck(ctx, f.token)
 			switch {
 			case dispatch.ErrorCode(err) == dispatch.CodeUnauthorized:
 				h.closeWith(conn, closeSessionEnded, "session ended: sign in again")

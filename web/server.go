@@ -60,6 +60,8 @@ type Dispatcher interface {
 type Access interface {
 	Login(ctx context.Context, username, password, remote string) (string, dispatch.Session, error)
 	Authenticate(ctx context.Context, token string) (dispatch.Principal, error)
+	// Recheck is Authenticate from the record, never from memory.
+	Recheck(ctx context.Context, token string) (dispatch.Principal, error)
 	Logout(ctx context.Context, token string) error
 	CreateUser(ctx context.Context, by dispatch.Principal, username, password string, role dispatch.Role, jurisdiction string) (*dispatch.User, error)
 	Users(ctx context.Context, by dispatch.Principal) ([]*dispatch.User, error)

@@ -264,6 +264,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return m.ingester.Run(ctx) })
 	}
 	g.Go(func() error { return m.web.Run(ctx) })
+	// Sessions ended elsewhere on the bus leave this server's memory too.
+	g.Go(func() error { return m.Access.Watch(ctx, bus) })
 	// The audit log grows for ever: check it beside serving, not before.
 	g.Go(func() error {
 		if n, head, err := verifyAudit(ctx, m.record); err != nil {

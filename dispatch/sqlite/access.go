@@ -58,6 +58,7 @@ func (db *DB) UpdateUser(ctx context.Context, u *dispatch.User) error {
 			u.Role, u.Jurisdiction, u.PasswordHash, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), u.Username)
 		return err
 	})
+	db.sessionsChanged()
 	return affected(res, err, "update user "+u.Username, dispatch.Errorf(dispatch.CodeNotFound, "user %q not found", u.Username))
 }
 
@@ -142,6 +143,7 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
 		res, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 		return err
 	})
+	db.sessionsChanged()
 	return affected(res, err, "delete session", dispatch.Errorf(dispatch.CodeNotFound, "session not found"))
 }
 
@@ -152,6 +154,7 @@ func (db *DB) DeleteSessions(ctx context.Context, username string) (int, error) 
 		res, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE username = ?`, username)
 		return err
 	})
+	db.sessionsChanged()
 	if err != nil {
 		return 0, fmt.Errorf("delete sessions of %s: %w", username, err)
 	}

@@ -43,17 +43,19 @@ type DB struct {
 	write  *sql.DB // one connection; every transaction BEGIN IMMEDIATE
 	read   *sql.DB // read-only connections
 	fixes  *groupcommit.Committer
+	mark   *mark // the sessions mark, shared with every process on the directory
 	logger *slog.Logger
 	dir    string         // the data directory
 	writes writable.Latch // set while writes fail for want of room or disk
 }
 
 var (
-	_ dispatch.Store    = (*DB)(nil)
-	_ dispatch.Users    = (*DB)(nil)
-	_ dispatch.Auditor  = (*DB)(nil)
-	_ telemetry.History = (*DB)(nil)
-	_ dispatch.Tracks   = (*DB)(nil)
+	_ dispatch.SessionMarker = (*DB)(nil)
+	_ dispatch.Store         = (*DB)(nil)
+	_ dispatch.Users         = (*DB)(nil)
+	_ dispatch.Auditor       = (*DB)(nil)
+	_ telemetry.History      = (*DB)(nil)
+	_ dispatch.Tracks        = (*DB)(nil)
 )
 
 // Open opens (creating it if missing) the database File under dir,
@@ -92,6 +94,11 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(readConns)
 	db.read.SetMaxIdleConns(readConns)
+	if db.mark, err = openMark(dir); err != nil {
+		db.read.Close()
+		write.Close()
+		return nil, err
+	}
 	// One writer goroutine: SQLite has one writer, and it is this connection.
 	db.fixes = groupcommit.New(1, maxBatchRows, commitTimeout, logger, db.flushFixes)
 	logger.Info("opened", "path", path)
@@ -170,7 +177,21 @@ func (db *DB) probe(ctx context.Context) error {
 // closes the database.
 func (db *DB) Close() error {
 	db.fixes.Stop()
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.read.Close(), db.write.Close(), db.mark.close())
+}
+
+// SessionMark implements dispatch.SessionMarker: it changes whenever
+// any process on this data directory deletes a session or updates a
+// user, and costs one read of a small file, no query.
+func (db *DB) SessionMark() uint64 { return db.mark.load() }
+
+// sessionsChanged moves the sessions mark after a change of sessions or
+// users committed; when it cannot, servers on the directory notice the
+// change only when their memory of sessions expires (a few seconds).
+func (db *DB) sessionsChanged() {
+	if err := db.mark.move(); err != nil {
+		db.logger.Warn("move the sessions mark: servers notice the change within seconds, not at once", "err", err)
+	}
 }
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE: SQLite's one

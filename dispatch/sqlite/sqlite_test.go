@@ -187,3 +187,55 @@ func TestPing(t *testing.T) {
 		t.Fatal("Ping after Close: no error")
 	}
 }
+
+// TestSessionMark: the sessions mark that one process reads from memory
+// moves when another process on the same directory (lifelined admin
+// beside the server) deletes a session or updates a user, and stands
+// otherwise.
+func TestSessionMark(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	server, admin := open(t, dir), open(t, dir)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	u := &dispatch.User{Username: "li", Role: dispatch.RoleDispatcher, Jurisdiction: "510322", PasswordHash: "x", CreatedAt: t0, UpdatedAt: t0}
+	if err := server.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"a", "b", "c"} {
+		if err := server.CreateSession(ctx, dispatch.Session{TokenHash: h, Username: "li", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		do    func() error
+		moves bool
+	}{
+		{"read a session", func() error { _, err := admin.Session(ctx, "a"); return err }, false},
+		{"create a session", func() error {
+			return admin.CreateSession(ctx, dispatch.Session{TokenHash: "d", Username: "li", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+		}, false},
+		{"delete a session", func() error { return admin.DeleteSession(ctx, "a") }, true},
+		{"update a user", func() error { u.Disabled = true; return admin.UpdateUser(ctx, u) }, true},
+		{"delete a user's sessions", func() error { _, err := admin.DeleteSessions(ctx, "li"); return err }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := server.SessionMark()
+			if err := tt.do(); err != nil {
+				t.Fatal(err)
+			}
+			if moved := server.SessionMark() != before; moved != tt.moves {
+				t.Fatalf("the server's mark moved: %v, want %v", moved, tt.moves)
+			}
+		})
+	}
+	t.Run("cut short", func(t *testing.T) { // by hand, or a broken disk: never trusted, never a crash
+		if err := os.Truncate(filepath.Join(dir, sqlite.MarkFile), 0); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := server.SessionMark(), server.SessionMark(); a == b {
+			t.Fatalf("an unreadable mark read %d twice: a remembered session would be trusted", a)
+		}
+	})
+}
