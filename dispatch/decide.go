@@ -35,6 +35,10 @@ func (s *Service) decideAndCommit(ctx context.Context, build func() (decision, e
 			s.show(d)
 			return d, nil
 		}
+		if d.change.Incident != nil {
+			// The call may have changed elsewhere: read it from the record.
+			s.board.Forget(d.change.Incident.ID)
+		}
 		if !errors.Is(err, ErrConflict) || attempt == maxDecideAttempts {
 			return decision{}, err
 		}
@@ -79,6 +83,7 @@ func (s *Service) show(d decision) {
 		s.events.Publish(Event{Type: EventAssignment, Assignment: a, Jurisdiction: j})
 	}
 	if d.change.Incident != nil {
+		s.board.Show(d.change.Incident)
 		s.events.Publish(Event{Type: EventIncident, Incident: d.change.Incident, Jurisdiction: d.change.Incident.Jurisdiction})
 	}
 }

@@ -52,6 +52,7 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 		return nil, Recommendations{}, false, Errorf(CodeForbidden, "external_id %q names a call outside your jurisdiction", n.ExternalID)
 	}
 	if created {
+		s.board.Show(got)
 		s.audit.append(ctx, by.Name, AuditIncident, got.ID, map[string]any{
 			"jurisdiction": got.Jurisdiction, "priority": got.Priority, "category": got.Category, "source": got.Source, "external_id": got.ExternalID,
 		})
@@ -60,12 +61,13 @@ func (s *Service) CreateIncident(ctx context.Context, by Principal, n NewInciden
 	return got, s.rankFor(got, by), created, nil
 }
 
-// Incident returns one incident by may see.
+// Incident returns one incident by may see: a call in play from the
+// board, any other from the record.
 func (s *Service) Incident(ctx context.Context, by Principal, id string) (*Incident, error) {
 	if err := s.allowed(by); err != nil {
 		return nil, err
 	}
-	inc, err := s.store.Incident(ctx, id)
+	inc, err := s.incident(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +118,7 @@ func (s *Service) ActiveAssignments(ctx context.Context, by Principal) ([]*Assig
 			out = append(out, a)
 			continue
 		}
-		if inc, err := s.store.Incident(ctx, a.Incident); err == nil && by.Sees(s.area, inc.Jurisdiction) {
+		if inc, err := s.incident(ctx, a.Incident); err == nil && by.Sees(s.area, inc.Jurisdiction) {
 			out = append(out, a)
 		}
 	}

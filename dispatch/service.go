@@ -25,6 +25,9 @@ type Config struct {
 	// of the area's units on Index.
 	Picture Picture
 	Index   geo.Index // the unit position index of the default picture; default geo.NewGrid(DefaultCellMetres)
+	// Board holds the calls in play; default a LocalBoard, filled from
+	// the record at start.
+	Board Board
 	// StaleAfter is how long ago the server may have received a unit's
 	// newest fix before the unit is no longer recommended (by the server's
 	// clock: a terminal's may be off); default 90s (terminals report every
@@ -79,6 +82,7 @@ type Service struct {
 	pic     Picture
 	ground  *ground   // derived from the area once, for ranking
 	refused *refusals // the units that refused each call in play
+	board   Board
 	stale   time.Duration
 	top     int
 	now     func() time.Time
@@ -115,7 +119,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	var err error
 	s := &Service{
 		area: cfg.Area, store: cfg.Store, tracks: cfg.Tracks, events: cfg.Events, cmds: cfg.Commands,
-		eta: cfg.ETA, radii: cfg.Radii, pic: cfg.Picture, stale: cfg.StaleAfter, top: cfg.Candidates,
+		eta: cfg.ETA, radii: cfg.Radii, pic: cfg.Picture, board: cfg.Board, stale: cfg.StaleAfter, top: cfg.Candidates,
 		now: cfg.Now, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		commandTTL: cfg.CommandTTL, redeliverOnOnline: cfg.RedeliverOnOnline,
 		consents: cfg.Consents, consentTTL: cfg.ConsentTimeout, consentAsked: make(chan struct{}, 1),
@@ -143,6 +147,9 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		s.pic = NewLocalPicture(cfg.Area.Units, cfg.Index)
 	}
 	s.ground, s.refused = newGround(cfg.Area, s.radii), newRefusals()
+	if s.board == nil {
+		s.board = NewLocalBoard()
+	}
 	if s.stale <= 0 {
 		s.stale = 90 * time.Second
 	}
@@ -159,6 +166,9 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	s.audit = auditLog{to: cfg.Auditor, log: s.log, now: s.now}
 	if err := s.restore(ctx); err != nil {
 		return nil, fmt.Errorf("dispatch: restore the picture: %w", err)
+	}
+	if err := s.restoreBoard(ctx); err != nil {
+		return nil, fmt.Errorf("dispatch: restore the calls in play: %w", err)
 	}
 	return s, nil
 }
