@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +323,43 @@ func TestPing(t *testing.T) {
 	db.Close()
 	if err := db.Ping(context.Background()); err == nil {
 		t.Fatal("Ping after Close: no error")
+	}
+}
+
+// TestStatementsPrepared: the served reads are prepared once per
+// connection and reused (pgx's statement cache, the pool's default
+// QueryExecModeCacheStatement), not parsed anew on every call.
+func TestStatementsPrepared(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	sep := " "
+	if strings.Contains(dsn, "://") {
+		sep = "&"
+		if !strings.Contains(dsn, "?") {
+			sep = "?"
+		}
+	}
+	db := open(t, dsn+sep+"pool_max_conns=1") // one connection: the one that reads
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	if err := db.CreateUser(ctx, &dispatch.User{Username: "li", Role: dispatch.RoleDispatcher, Jurisdiction: "510322", PasswordHash: "x", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSession(ctx, dispatch.Session{TokenHash: "h", Username: "li", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := db.Session(ctx, "h"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.User(ctx, "li"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := postgres.QueryStrings(ctx, db, `SELECT statement FROM pg_prepared_statements WHERE (statement LIKE '%FROM sessions%' OR statement LIKE '%FROM users%') AND statement NOT LIKE '%pg_prepared%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("prepared on the connection: %q; want the session and the user reads, once each", got)
 	}
 }

@@ -39,7 +39,7 @@ func (db *DB) CreateUser(ctx context.Context, u *dispatch.User) error {
 
 // User implements dispatch.Users.
 func (db *DB) User(ctx context.Context, username string) (*dispatch.User, error) {
-	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(db.reads.user.QueryRowContext(ctx, username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dispatch.Errorf(dispatch.CodeNotFound, "user %q not found", username)
 	}
@@ -124,8 +124,7 @@ func (db *DB) Session(ctx context.Context, tokenHash string) (*dispatch.Session,
 		s                = dispatch.Session{TokenHash: tokenHash}
 		created, expires int64
 	)
-	err := db.read.QueryRowContext(ctx, `SELECT username, created_at, expires_at FROM sessions WHERE token_hash = ?`, tokenHash).
-		Scan(&s.Username, &created, &expires)
+	err := db.reads.session.QueryRowContext(ctx, tokenHash).Scan(&s.Username, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dispatch.Errorf(dispatch.CodeNotFound, "session not found")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-ems/lifeline/dispatch"
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
@@ -130,4 +131,81 @@ func (db *DB) insertEach(ctx context.Context, fixes []telemetry.Fix) error {
 		}
 	}
 	return nil
+}
+
+// BenchmarkServedReads is the reads a served API call may make when
+// memory cannot answer (a session, its user, a call, the call's
+// assignments), each way in the same run:
+//
+//	go test ./dispatch/sqlite -run '^$' -bench BenchmarkServedReads -benchmem -count 3
+//
+// oneshot is how they were made before: a query string on the pool,
+// which the driver parses and plans anew every time; prepared is the
+// store's own methods, on statements prepared once per connection.
+func BenchmarkServedReads(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	if err := db.CreateUser(ctx, &dispatch.User{Username: "li", Role: dispatch.RoleDispatcher, Jurisdiction: "510322", PasswordHash: "x", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.CreateSession(ctx, dispatch.Session{TokenHash: "h", Username: "li", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		b.Fatal(err)
+	}
+	inc := &dispatch.Incident{ID: "INC-1", Priority: 1, Category: dispatch.CatStroke, Status: dispatch.IncidentOpen, Version: 1, CreatedAt: t0, UpdatedAt: t0}
+	if _, _, err := db.CreateIncident(ctx, inc); err != nil {
+		b.Fatal(err)
+	}
+	ways := []struct {
+		name string
+		read func() error
+	}{
+		{"oneshot", func() error {
+			var name string
+			var created, expires int64
+			if err := db.read.QueryRowContext(ctx, `SELECT username, created_at, expires_at FROM sessions WHERE token_hash = ?`, "h").Scan(&name, &created, &expires); err != nil {
+				return err
+			}
+			if _, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, name)); err != nil {
+				return err
+			}
+			if _, err := scanIncident(db.read.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, "INC-1")); err != nil {
+				return err
+			}
+			rows, err := db.read.QueryContext(ctx, `SELECT `+assignmentColumns+` FROM assignments WHERE incident = ? ORDER BY created_at, id`, "INC-1")
+			_, err = collect(rows, err, scanAssignment)
+			return err
+		}},
+		{"prepared", func() error {
+			s, err := db.Session(ctx, "h")
+			if err != nil {
+				return err
+			}
+			if _, err := db.User(ctx, s.Username); err != nil {
+				return err
+			}
+			if _, err := db.Incident(ctx, "INC-1"); err != nil {
+				return err
+			}
+			_, err = db.Assignments(ctx, "INC-1")
+			return err
+		}},
+	}
+	for _, w := range ways {
+		b.Run(w.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := w.read(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -43,7 +43,8 @@ type DB struct {
 	write  *sql.DB // one connection; every transaction BEGIN IMMEDIATE
 	read   *sql.DB // read-only connections
 	fixes  *groupcommit.Committer
-	mark   *mark // the sessions mark, shared with every process on the directory
+	mark   *mark  // the sessions mark, shared with every process on the directory
+	reads  *reads // the served reads, prepared
 	logger *slog.Logger
 	dir    string         // the data directory
 	writes writable.Latch // set while writes fail for want of room or disk
@@ -94,7 +95,13 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(readConns)
 	db.read.SetMaxIdleConns(readConns)
+	if db.reads, err = prepareReads(ctx, db.read); err != nil {
+		db.read.Close()
+		write.Close()
+		return nil, err
+	}
 	if db.mark, err = openMark(dir); err != nil {
+		db.reads.close()
 		db.read.Close()
 		write.Close()
 		return nil, err
@@ -177,7 +184,7 @@ func (db *DB) probe(ctx context.Context) error {
 // closes the database.
 func (db *DB) Close() error {
 	db.fixes.Stop()
-	return errors.Join(db.read.Close(), db.write.Close(), db.mark.close())
+	return errors.Join(db.reads.close(), db.read.Close(), db.write.Close(), db.mark.close())
 }
 
 // SessionMark implements dispatch.SessionMarker: it changes whenever

@@ -66,7 +66,7 @@ func clone[T any](v *T) *T { c := *v; return &c }
 
 // Incident implements dispatch.Store.
 func (db *DB) Incident(ctx context.Context, id string) (*dispatch.Incident, error) {
-	inc, err := scanIncident(db.read.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+	inc, err := scanIncident(db.reads.incident.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dispatch.Errorf(dispatch.CodeNotFound, "incident %q not found", id)
 	}
@@ -145,8 +145,7 @@ func (db *DB) Assignment(ctx context.Context, id string) (*dispatch.Assignment, 
 
 // Assignments implements dispatch.Store: oldest first.
 func (db *DB) Assignments(ctx context.Context, incident string) ([]*dispatch.Assignment, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+assignmentColumns+` FROM assignments
-		WHERE incident = ? ORDER BY created_at, id`, incident)
+	rows, err := db.reads.assignments.QueryContext(ctx, incident)
 	out, err := collect(rows, err, scanAssignment)
 	if err != nil {
 		return nil, fmt.Errorf("assignments of %s: %w", incident, err)
