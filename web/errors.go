@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/lifeline-ems/lifeline/dispatch"
 )
@@ -71,9 +74,38 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
+// replies are the buffers replies are encoded into, reused: a reply is
+// encoded whole, then written at once with its length.
+var replies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledReply is the largest buffer kept for reuse; a rare huge reply
+// must not stay in memory.
+const maxPooledReply = 256 << 10
+
+// internalReply is what a client gets when its reply cannot be encoded.
+var internalReply = []byte(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
+
+// writeJSON encodes v into a pooled buffer and writes it as the reply,
+// with its Content-Length: one write, no chunking, and a value that
+// cannot be encoded answers 500 instead of half a body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	buf := replies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledReply {
+			replies.Put(buf)
+		}
+	}()
+	body := internalReply
+	if err := json.NewEncoder(buf).Encode(v); err == nil {
+		body = buf.Bytes()
+	} else {
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }
