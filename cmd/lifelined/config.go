@@ -58,6 +58,10 @@ type Config struct {
 	KPIInterval time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// PprofListen is where Go's profiles (/debug/pprof/) are served, on a
+	// listener of their own; "" (the default) serves none. A bare port is
+	// bound on loopback.
+	PprofListen string
 	// AdminPassword is the first administrator's password, from
 	// LIFELINE_ADMIN_PASSWORD only (never a flag: flags show in ps).
 	AdminPassword string
@@ -114,6 +118,7 @@ func (c *Config) Parse(name string, args []string, getenv func(string) string) e
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "how long a terminal has to acknowledge an assignment before the dispatchers are alerted (0: never)")
 	fs.StringVar(&c.AckPolicy, "ack-timeout-policy", c.AckPolicy, "on an ack timeout: alert, offer (name the next candidate) or reassign (assign it)")
 	fs.StringVar(&c.InferStatus, "infer-status", c.InferStatus, "statuses telemetry shows (on scene, at hospital): offer them to the dispatchers, apply them, or off")
+	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, `serve /debug/pprof on this address, apart from the API (":6060" is loopback; give a host to expose it); "" serves none`)
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
 		v, ok := lookup(getenv, envName(f.Name))
@@ -184,6 +189,11 @@ func (c Config) Validate() error {
 	case dispatch.InferOffer, dispatch.InferApply, dispatch.InferOff:
 	default:
 		return fmt.Errorf("--infer-status %q: want offer, apply or off", c.InferStatus)
+	}
+	if c.PprofListen != "" {
+		if _, err := pprofAddr(c.PprofListen); err != nil {
+			return err
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -95,6 +95,7 @@ type Main struct {
 	broker    *mqtt.Broker
 	ingester  *mqtt.Ingester
 	web       *web.Server
+	pprof     *pprofServer // nil unless --pprof-listen
 	mqttURL   string
 
 	unlock   func() error // releases the data directory (embedded store)
@@ -110,6 +111,15 @@ func NewMain() *Main {
 
 // HTTPAddr is the address the HTTP server listens on (after Run).
 func (m *Main) HTTPAddr() net.Addr { return m.web.Addr() }
+
+// PprofAddr is the address of the profiling endpoint, nil when it is off
+// (after Run).
+func (m *Main) PprofAddr() net.Addr {
+	if m.pprof == nil {
+		return nil
+	}
+	return m.pprof.Addr()
+}
 
 // MQTTURL is the broker the server's own client uses (after Run).
 func (m *Main) MQTTURL() string { return m.mqttURL }
@@ -244,6 +254,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if c.PprofListen != "" {
+		if m.pprof, err = newPprof(c.PprofListen, log); err != nil {
+			return err
+		}
+		closers = append(closers, m.pprof.Close)
+	}
+
 	// The kpi websocket message: the ledger and coverage of each
 	// jurisdiction, whenever they change.
 	kpis := dispatch.NewKPIFeed(m.Service, dispatch.KPIFeedConfig{Events: bus, Every: c.KPIInterval, Logger: log})
@@ -264,6 +281,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return m.ingester.Run(ctx) })
 	}
 	g.Go(func() error { return m.web.Run(ctx) })
+	if m.pprof != nil {
+		g.Go(func() error { return m.pprof.Run(ctx) })
+	}
 	// Sessions ended elsewhere on the bus leave this server's memory too.
 	g.Go(func() error { return m.Access.Watch(ctx, bus) })
 	// The audit log grows for ever: check it beside serving, not before.
