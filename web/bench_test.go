@@ -57,6 +57,7 @@ func benchPoint(r *rand.Rand) orb.Point {
 // bench is a running server on the memory stores, its fleet placed, and
 // a dispatcher of the county signed in.
 type bench struct {
+	srv   *web.Server
 	url   string
 	token string
 	svc   *dispatch.Service
@@ -97,7 +98,7 @@ func newBench(tb testing.TB, units int, opts ...func(*web.Config)) *bench {
 			tb.Errorf("server: %v", err)
 		}
 	})
-	b := &bench{url: "http://" + srv.Addr().String(), svc: svc, bus: bus, area: area}
+	b := &bench{srv: srv, url: "http://" + srv.Addr().String(), svc: svc, bus: bus, area: area}
 	r := rand.New(rand.NewPCG(1, uint64(units)))
 	now := time.Now()
 	for _, u := range area.Units {

@@ -3,7 +3,6 @@ package web_test
 import (
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/paulmach/orb"
@@ -15,15 +14,7 @@ import (
 func nextConsent(tb testing.TB, c *websocket.Conn) dispatch.Consent {
 	tb.Helper()
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var m struct {
-			Type    string
-			Consent *dispatch.Consent
-		}
-		if err := c.ReadJSON(&m); err != nil {
-			tb.Fatalf("read live: %v", err)
-		}
-		if m.Type == "consent" {
+		if m := read(tb, c); m.Type == "consent" {
 			return *m.Consent
 		}
 	}

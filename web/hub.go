@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,9 +25,6 @@ const (
 	writeWait  = 10 * time.Second
 	pongWait   = 60 * time.Second
 	pingPeriod = 15 * time.Second
-	// sendBuffer is how many events may queue for one console before it
-	// is dropped as too slow; it reconnects and gets a fresh snapshot.
-	sendBuffer = 1024
 	// recheckPeriod is how often a live feed checks that its session
 	// still holds (one session lookup). A sign-out, a password reset, a
 	// disabled user or a changed role on this server close the feed at
@@ -63,31 +63,30 @@ type hub struct {
 	snaps    *snapshots
 
 	mu         sync.Mutex
-	conns      map[*websocket.Conn]client
+	conns      map[*console]struct{}
 	bySession  map[string]int // live feeds per session token hash
 	byUser     map[string]int // live feeds per user
 	perSession int            // at most, per session
 	perUser    int            // at most, per user
 	closed     bool
-	wg         sync.WaitGroup
+	fan        *fan               // nil until the first console
+	stopFan    context.CancelFunc // ends the fan
+	wg         sync.WaitGroup     // the consoles and the fan
+	consoles   atomic.Int64       // len(conns), read without mu
+	window     time.Duration      // how long unit states gather
 
 	clients   prometheus.Gauge
 	dropped   prometheus.Counter
+	coalesced prometheus.Counter
 	refused   *prometheus.CounterVec
 	snapshots *prometheus.CounterVec
 	recheck   time.Duration // how often a feed's session is checked again
 }
 
-// client is a registered feed: whose, and how to end it.
-type client struct {
-	user, hash string
-	cancel     context.CancelFunc
-}
-
 func newHub(s *Server, reg prometheus.Registerer) *hub {
 	h := &hub{
-		s: s, snaps: newSnapshots(), recheck: recheckPeriod,
-		conns: map[*websocket.Conn]client{}, bySession: map[string]int{}, byUser: map[string]int{},
+		s: s, snaps: newSnapshots(), recheck: recheckPeriod, window: defaultWindow,
+		conns: map[*console]struct{}{}, bySession: map[string]int{}, byUser: map[string]int{},
 		perSession: cmp.Or(s.cfg.LivePerSession, defaultLivePerSession),
 		perUser:    cmp.Or(s.cfg.LivePerUser, defaultLivePerUser),
 	}
@@ -95,9 +94,17 @@ func newHub(s *Server, reg prometheus.Registerer) *hub {
 		ReadBufferSize:  1024,
 		WriteBufferSize: 16 << 10,
 		CheckOrigin:     h.checkOrigin,
+		// Browsers ask for permessage-deflate: a snapshot and each batch
+		// are compressed once (websocket.PreparedMessage) for every
+		// console that shares them.
+		EnableCompression: true,
 	}
 	h.clients = prometheus.NewGauge(prometheus.GaugeOpts{Name: "lifeline_live_clients", Help: "Websocket consoles connected to /api/v1/live."})
 	h.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeline_live_dropped_total", Help: "Consoles disconnected for reading too slowly."})
+	h.coalesced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lifeline_live_coalesced_total",
+		Help: "Unit states replaced by a newer state of the same unit before they were sent to a console.",
+	})
 	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lifeline_live_refused_total",
 		Help: "Live feeds closed at once (4429) for holding too many: by=session or user.",
@@ -113,7 +120,7 @@ func newHub(s *Server, reg prometheus.Registerer) *hub {
 		h.snapshots.WithLabelValues(l)
 	}
 	if reg != nil {
-		reg.MustRegister(h.clients, h.dropped, h.refused, h.snapshots)
+		reg.MustRegister(h.clients, h.dropped, h.coalesced, h.refused, h.snapshots)
 	}
 	return h
 }
@@ -142,7 +149,8 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal
 		return // the upgrader has answered the client
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if code, text := h.admit(conn, f, cancel); code != 0 {
+	c := &console{conn: conn, f: f, cancel: cancel, wake: make(chan struct{}, 1)}
+	if code, text := h.admit(c); code != 0 {
 		cancel()
 		h.closeWith(conn, code, text)
 		conn.Close()
@@ -153,18 +161,19 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, p dispatch.Principal
 		defer h.wg.Done()
 		defer h.clients.Dec()
 		defer func() {
-			h.leave(conn)
+			h.leave(c)
 			cancel()
 			conn.Close()
 		}()
-		h.run(ctx, conn, f)
+		h.run(ctx, c)
 	}()
 }
 
-// admit registers a feed, unless the server is closing or the feed's
-// session or user already holds as many as allowed; then it returns the
-// close code and reason.
-func (h *hub) admit(conn *websocket.Conn, f feed, cancel context.CancelFunc) (code int, text string) {
+// admit registers a feed and joins it to the fan, unless the server is
+// closing or the feed's session or user already holds as many as
+// allowed; then it returns the close code and reason.
+func (h *hub) admit(c *console) (code int, text string) {
+	f := c.f
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -177,27 +186,47 @@ func (h *hub) admit(conn *websocket.Conn, f feed, cancel context.CancelFunc) (co
 		h.refused.WithLabelValues("user").Inc()
 		return closeTooMany, fmt.Sprintf("too many consoles: %d open for %s; close one", h.perUser, f.p.Name)
 	}
-	h.conns[conn] = client{user: f.p.Name, hash: f.hash, cancel: cancel}
+	if h.fan == nil {
+		h.startFan()
+	}
+	h.conns[c] = struct{}{}
+	h.consoles.Add(1)
+	h.fan.join(c)
 	h.bySession[f.hash]++
 	h.byUser[f.p.Name]++
 	h.wg.Add(1)
 	return 0, ""
 }
 
+// startFan subscribes the fan to the events, before the first console
+// joins, and runs it until the hub shuts down. The caller holds h.mu.
+func (h *hub) startFan() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.fan, h.stopFan = &fan{h: h, window: h.window, groups: map[string]*group{}}, cancel
+	sub := h.s.cfg.Events.Subscribe(fanBuffer)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.fan.run(ctx, sub)
+	}()
+}
+
 // leave forgets a feed that has ended.
-func (h *hub) leave(conn *websocket.Conn) {
+func (h *hub) leave(c *console) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, ok := h.conns[conn]
-	if !ok {
+	if _, ok := h.conns[c]; !ok {
 		return
 	}
-	delete(h.conns, conn)
-	if h.bySession[c.hash]--; h.bySession[c.hash] <= 0 {
-		delete(h.bySession, c.hash)
+	delete(h.conns, c)
+	h.consoles.Add(-1)
+	h.fan.leave(c)
+	f := c.f
+	if h.bySession[f.hash]--; h.bySession[f.hash] <= 0 {
+		delete(h.bySession, f.hash)
 	}
-	if h.byUser[c.user]--; h.byUser[c.user] <= 0 {
-		delete(h.byUser, c.user)
+	if h.byUser[f.p.Name]--; h.byUser[f.p.Name] <= 0 {
+		delete(h.byUser, f.p.Name)
 	}
 }
 
@@ -217,14 +246,12 @@ const (
 	closeTooMany      = 4429
 )
 
-// run feeds one console until it goes, is too slow, its session ends, or
-// the server stops.
-func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
-	// Subscribe before the snapshot so nothing between them is lost; an
-	// event already in the snapshot may come again, which is harmless.
-	sub := h.s.cfg.Events.Subscribe(sendBuffer)
-	defer sub.Close()
-
+// run feeds one console until it goes, stops reading, its session ends,
+// or the server stops. It joined the fan before the snapshot (admit), so
+// nothing between them is lost; an event already in the snapshot may
+// come again, which is harmless.
+func (h *hub) run(ctx context.Context, c *console) {
+	conn, f := c.conn, c.f
 	conn.SetReadLimit(4 << 10)
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
@@ -248,6 +275,8 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 		if ctx.Err() == nil {
 			h.s.log.Error("live snapshot", "err", err)
 			h.closeWith(conn, websocket.CloseInternalServerErr, "snapshot failed")
+		} else {
+			h.ended(c)
 		}
 		return
 	}
@@ -256,19 +285,17 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 		how = "shared"
 	}
 	h.snapshots.WithLabelValues(how).Inc()
-	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := conn.WritePreparedMessage(snap); err != nil {
+	if !h.writeFrame(conn, func() error { return conn.WritePreparedMessage(snap) }) {
 		return
 	}
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
 	recheck := time.NewTicker(h.recheck)
 	defer recheck.Stop()
-	area := h.s.cfg.Dispatch.Area()
 	for {
 		select {
 		case <-ctx.Done():
-			h.closeWith(conn, websocket.CloseGoingAway, "server shutting down")
+			h.ended(c)
 			return
 		case <-readDone:
 			return
@@ -278,11 +305,14 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				return
 			}
-			if err := h.write(conn, heartbeat{Type: "ping", ServerTime: time.Now().UTC()}); err != nil {
+			b, _ := json.Marshal(heartbeat{Type: "ping", ServerTime: time.Now().UTC()})
+			if !h.writeFrame(conn, func() error { return conn.WriteMessage(websocket.TextMessage, b) }) {
 				return
 			}
 		case <-recheck.C:
-			// A feed lasts no longer than its session and its permissions.
+			// A feed lasts no longer than its session and its permissions;
+			// the record is read, so that what ended them beside this
+			// server (lifelined admin) is found too.
 			p, err := h.s.cfg.Access.Recheck(ctx, f.token)
 			switch {
 			case dispatch.ErrorCode(err) == dispatch.CodeUnauthorized:
@@ -294,29 +324,53 @@ func (h *hub) run(ctx context.Context, conn *websocket.Conn, f feed) {
 				h.closeWith(conn, closeAccessChange, "permissions changed: reconnect")
 				return
 			}
-		case e, ok := <-sub.C:
-			if !ok {
-				h.dropped.Inc()
-				h.closeWith(conn, websocket.CloseTryAgainLater, "too slow: reconnect for a fresh snapshot")
-				return
+		case <-c.wake:
+			queue, own, replaced := c.take()
+			if replaced > 0 {
+				h.coalesced.Add(float64(replaced))
 			}
-			if e.Type == dispatch.EventSessions { // internal: never sent on
-				if e.Sessions.Ends(f.p.Name, f.hash) {
-					h.closeWith(conn, closeSessionEnded, "session ended: sign in again")
+			if own != nil {
+				frame := own.frame()
+				if !h.writeFrame(conn, func() error { return conn.WriteMessage(websocket.TextMessage, frame) }) {
 					return
 				}
 				continue
 			}
-			// Deny by default: an event without a jurisdiction goes only
-			// to a console of the whole area.
-			if !e.In(area, f.scope) {
-				continue
-			}
-			if err := h.write(conn, e); err != nil {
-				return
+			for _, s := range queue {
+				if !h.writeFrame(conn, func() error { return conn.WritePreparedMessage(s.msg) }) {
+					return
+				}
 			}
 		}
 	}
+}
+
+// writeFrame writes one frame to conn within writeWait and reports
+// whether it went; a console that takes longer has stopped reading, and
+// is dropped.
+func (h *hub) writeFrame(conn *websocket.Conn, write func() error) bool {
+	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := write(); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			h.dropped.Inc()
+		}
+		return false
+	}
+	return true
+}
+
+// ended closes c's feed with the reason it was ended for: its session
+// ended, it fell too far behind, or the server stops.
+func (h *hub) ended(c *console) {
+	code, reason := c.ending()
+	if code == 0 {
+		code, reason = websocket.CloseGoingAway, "server shutting down"
+	}
+	if code == websocket.CloseTryAgainLater {
+		h.dropped.Inc()
+	}
+	h.closeWith(c.conn, code, reason)
 }
 
 // snapshotKey is what a feed's snapshot depends on: its scope, and what
@@ -383,24 +437,23 @@ func (h *hub) readSnapshot(ctx context.Context, f feed) (snapshot, error) {
 	return snapshot{Type: "snapshot", Units: units, Incidents: open, Assignments: active, ServerTime: time.Now().UTC()}, nil
 }
 
-func (h *hub) write(conn *websocket.Conn, v any) error {
-	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-	return conn.WriteJSON(v)
-}
-
 func (h *hub) closeWith(conn *websocket.Conn, code int, text string) {
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
 }
 
-// shutdown closes every console (registered with http.Server.RegisterOnShutdown).
+// shutdown closes every console and stops the fan (registered with
+// http.Server.RegisterOnShutdown).
 func (h *hub) shutdown() {
 	h.mu.Lock()
 	h.closed = true
-	for _, c := range h.conns {
-		c.cancel()
+	for c := range h.conns {
+		c.end(websocket.CloseGoingAway, "server shutting down")
+	}
+	if h.stopFan != nil {
+		h.stopFan()
 	}
 	h.mu.Unlock()
 }
 
-// wait returns once every console goroutine has ended.
+// wait returns once every console goroutine and the fan have ended.
 func (h *hub) wait() { h.wg.Wait() }

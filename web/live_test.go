@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 	"github.com/lifeline-ems/lifeline/web"
 )
 
-// message is any message of /api/v1/live.
+// message is any message of /api/v1/live; a batch holds others.
 type message struct {
 	Type       string               `json:"type"`
 	Units      []dispatch.UnitState `json:"units"`
@@ -24,7 +25,12 @@ type message struct {
 	Unit       *dispatch.UnitState  `json:"unit"`
 	Incident   *dispatch.Incident   `json:"incident"`
 	Assignment *dispatch.Assignment `json:"assignment"`
+	Consent    *dispatch.Consent    `json:"consent"`
+	Events     []message            `json:"events"`
 }
+
+// unread holds, per feed, the messages of a batch not read yet.
+var unread sync.Map // *websocket.Conn -> []message
 
 func (e *env) dial(tb testing.TB, query string, a auth) (*websocket.Conn, *http.Response, error) {
 	tb.Helper()
@@ -51,18 +57,41 @@ func (e *env) live(tb testing.TB, query string, a auth) *websocket.Conn {
 	return c
 }
 
+// read returns the next message of the feed but pings, one at a time
+// from a batch.
 func read(tb testing.TB, c *websocket.Conn) message {
 	tb.Helper()
 	for {
+		if q, _ := unread.Load(c); q != nil && len(q.([]message)) > 0 {
+			q := q.([]message)
+			unread.Store(c, q[1:])
+			return q[0]
+		}
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		var m message
 		if err := c.ReadJSON(&m); err != nil {
 			tb.Fatalf("read live: %v", err)
 		}
-		if m.Type != "ping" {
+		switch m.Type {
+		case "ping":
+		case "batch":
+			if len(m.Events) == 0 {
+				tb.Fatal("an empty batch")
+			}
+			unread.Store(c, m.Events)
+		default:
 			return m
 		}
 	}
+}
+
+// unreadLeft is how many messages of a batch c has not read yet.
+func unreadLeft(c *websocket.Conn) int {
+	q, _ := unread.Load(c)
+	if q == nil {
+		return 0
+	}
+	return len(q.([]message))
 }
 
 func unitIDs(us []dispatch.UnitState) []string {
@@ -175,6 +204,9 @@ func TestLiveScope(t *testing.T) {
 	// The county A consoles must not have county B's last event waiting either.
 	for _, name := range []string{"disp-a", "city as A", "integrator"} {
 		c := consoles[name]
+		if n := unreadLeft(c); n > 0 {
+			t.Errorf("%s received %d more after its last event", name, n)
+		}
 		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 		var m message
 		if err := c.ReadJSON(&m); err == nil && m.Type != "ping" {
@@ -224,8 +256,10 @@ func stillOpen(tb testing.TB, c *websocket.Conn) {
 		var m message
 		err := c.ReadJSON(&m)
 		if err == nil {
-			if m.Type == "sessions" {
-				tb.Fatalf("a console received the internal sessions event")
+			for _, m := range append(m.Events, m) {
+				if m.Type == "sessions" {
+					tb.Fatalf("a console received the internal sessions event")
+				}
 			}
 			continue
 		}
@@ -346,7 +380,8 @@ func TestLiveLimits(t *testing.T) {
 	})
 }
 
-// counter returns the value of a counter with one label in e's registry.
+// counter returns the value of a counter with one label in e's registry
+// (label "": a counter without labels).
 func counter(tb testing.TB, e *env, name, label, value string) float64 {
 	tb.Helper()
 	mfs, err := e.reg.Gather()
@@ -358,6 +393,9 @@ func counter(tb testing.TB, e *env, name, label, value string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" { // a counter without labels
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()

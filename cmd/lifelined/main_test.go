@@ -204,8 +204,13 @@ func dialConsoleAs(tb testing.TB, s *server, token string) *console {
 			if err := conn.ReadJSON(&msg); err != nil {
 				return
 			}
+			msgs := []map[string]json.RawMessage{msg}
+			if string(msg["type"]) == `"batch"` { // deltas come batched: keep them one by one
+				msgs = nil
+				_ = json.Unmarshal(msg["events"], &msgs)
+			}
 			c.mu.Lock()
-			c.msgs = append(c.msgs, msg)
+			c.msgs = append(c.msgs, msgs...)
 			c.mu.Unlock()
 		}
 	}()

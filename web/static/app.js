@@ -1008,6 +1008,11 @@
         feed.backoff = 1000;
         updateConn();
         break;
+      case "batch": // deltas come batched, in order: a unit's latest state, every other event
+        for (const e of m.events || []) {
+          try { handle(e); } catch (err) { console.error("live message", e, err); }
+        }
+        break;
       case "unit": upsertUnit(m.unit); break;
       case "incident": upsertIncident(m.incident); break;
       case "assignment": upsertAssignment(m.assignment); break;
