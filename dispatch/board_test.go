@@ -11,13 +11,13 @@ import (
 	"github.com/lifeline-ems/lifeline/telemetry"
 )
 
-// countingStore counts the reads of one incident that reach the record.
-type countingStore struct {
+// incidentCounter counts the reads of one incident that reach the record.
+type incidentCounter struct {
 	dispatch.Store
 	reads atomic.Int64
 }
 
-func (s *countingStore) Incident(ctx context.Context, id string) (*dispatch.Incident, error) {
+func (s *incidentCounter) Incident(ctx context.Context, id string) (*dispatch.Incident, error) {
 	s.reads.Add(1)
 	return s.Store.Incident(ctx, id)
 }
@@ -27,7 +27,7 @@ func (s *countingStore) Incident(ctx context.Context, id string) (*dispatch.Inci
 // ended is read from the record.
 func TestBoard(t *testing.T) {
 	ctx := context.Background()
-	store := &countingStore{Store: memory.NewStore()}
+	store := &incidentCounter{Store: memory.NewStore()}
 	f := newFixtureWith(t, 2, func(c *dispatch.Config) { c.Store = store })
 	f.move(t, "U01", centre)
 	f.move(t, "U02", centre)
