@@ -63,6 +63,11 @@ type Config struct {
 	// default: a terminal connects with its unit id as client id, which a
 	// secured broker requires (no unit may take another's session).
 	ClientPrefix string
+	// Acked, when not nil, is called with every message the broker
+	// acknowledged (QoS 1: a PUBACK), once each, so that a load harness
+	// can keep its own log of what the server took. It runs on the
+	// terminal's goroutine and must return quickly.
+	Acked func(unit string, k telemetry.Kind, payload []byte)
 }
 
 func (c Config) withDefaults() Config {

@@ -377,6 +377,71 @@ func TestFleetBatch(t *testing.T) {
 	}
 }
 
+// TestFleetAcked: Config.Acked sees every message the broker acknowledged,
+// once, and the gps fixes it sees are the ones Stats counts.
+func TestFleetAcked(t *testing.T) {
+	url := brokerURL(t)
+	u := "SIM-" + suffix(t) + "-A"
+	const prefix = "fleetsim-test-"
+	forget(t, url, prefix, u)
+	watcher := watch(t, url, u)
+	var mu sync.Mutex
+	var acked []msg
+	cfg := Config{
+		URL: url, Interval: 20 * time.Millisecond, Batch: 2, Speedup: 50, ClientPrefix: prefix,
+		Acked: func(unit string, k telemetry.Kind, payload []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			acked = append(acked, msg{unit: unit, kind: k, payload: payload})
+		},
+	}
+	fleet := New(World{Units: []UnitSpec{{ID: u, Home: station}}}, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fleet.Run(ctx) }()
+	await(t, "three gps messages", 10*time.Second, func() bool { return len(watcher.messages(u, telemetry.KindGPS)) >= 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var seen map[string]int
+	await(t, "every acked message at the watcher", 5*time.Second, func() bool {
+		seen = map[string]int{}
+		for _, m := range watcher.messages(u, telemetry.KindGPS) {
+			seen[string(m.payload)]++
+		}
+		for _, m := range acked {
+			if m.kind == telemetry.KindGPS && seen[string(m.payload)] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	fixes, gps := 0, 0
+	for _, m := range acked {
+		if m.unit != u {
+			t.Fatalf("acked a message of %q, want %q", m.unit, u)
+		}
+		if m.kind != telemetry.KindGPS {
+			continue
+		}
+		gps++
+		fs, err := telemetry.DecodeFixes(u, m.payload, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixes += len(fs)
+		if seen[string(m.payload)] != 1 {
+			t.Errorf("acked gps message %.60s reached the broker's subscribers %d times, want once", m.payload, seen[string(m.payload)])
+		}
+	}
+	if gps == 0 || uint64(fixes) != fleet.Stats().Fixes {
+		t.Fatalf("acked %d gps messages with %d fixes; Stats counts %d fixes", gps, fixes, fleet.Stats().Fixes)
+	}
+}
+
 func TestFleetRunErrors(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	tests := []struct {

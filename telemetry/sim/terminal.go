@@ -287,6 +287,9 @@ func (t *terminal) publish(ctx context.Context, k telemetry.Kind, retained bool,
 	err := wait(ctx, t.client.Publish(t.topic(k), 1, retained, payload))
 	if err == nil {
 		t.f.messages.Add(1)
+		if t.f.cfg.Acked != nil {
+			t.f.cfg.Acked(t.id, k, payload)
+		}
 	}
 	return err
 }
