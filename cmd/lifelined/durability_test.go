@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 type process struct {
 	bin, http, mqtt string
 	args            []string
+	out             io.Writer // the server's output; the test's log when nil
 	cmd             *exec.Cmd
 }
 
@@ -55,6 +57,9 @@ func (p *process) start(tb testing.TB) {
 	p.cmd = exec.Command(p.bin, append([]string{"--http", p.http, "--mqtt-listen", p.mqtt, "--log-level", "warn"}, p.args...)...)
 	p.cmd.Env = append(os.Environ(), "LIFELINE_ADMIN_PASSWORD="+testAdminPassword)
 	p.cmd.Stdout, p.cmd.Stderr = testWriter{tb}, testWriter{tb}
+	if p.out != nil {
+		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	}
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
