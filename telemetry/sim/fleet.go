@@ -63,10 +63,12 @@ type Config struct {
 	// default: a terminal connects with its unit id as client id, which a
 	// secured broker requires (no unit may take another's session).
 	ClientPrefix string
-	// Acked, when not nil, is called with every message the broker
-	// acknowledged (QoS 1: a PUBACK), once each, so that a load harness
-	// can keep its own log of what the server took. It runs on the
-	// terminal's goroutine and must return quickly.
+	// Acked, when not nil, is called with every message whose PUBACK
+	// reached the terminal, once each, so that a load harness can keep
+	// its own log of what the server took. It is told by paho's session
+	// store, not by the publish token, which paho completes without a
+	// PUBACK when the connection is re-established (see ackStore). It
+	// runs on paho's goroutine and must return quickly.
 	Acked func(unit string, k telemetry.Kind, payload []byte)
 }
 

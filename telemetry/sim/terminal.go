@@ -79,6 +79,9 @@ func (f *Fleet) newTerminal(u UnitSpec) *terminal {
 			f.errors.Add(1)
 			t.log.Warn("connection lost, reconnecting", "err", err)
 		})
+	if f.cfg.Acked != nil {
+		opts.SetStore(&ackStore{MemoryStore: paho.NewMemoryStore(), unit: u.ID, acked: f.cfg.Acked})
+	}
 	if f.cfg.Credentials != nil {
 		user, pass := f.cfg.Credentials(u.ID)
 		opts.SetUsername(user).SetPassword(pass)
@@ -287,9 +290,6 @@ func (t *terminal) publish(ctx context.Context, k telemetry.Kind, retained bool,
 	err := wait(ctx, t.client.Publish(t.topic(k), 1, retained, payload))
 	if err == nil {
 		t.f.messages.Add(1)
-		if t.f.cfg.Acked != nil {
-			t.f.cfg.Acked(t.id, k, payload)
-		}
 	}
 	return err
 }
