@@ -638,7 +638,8 @@ type fixCounts struct {
 	// UnackedAtStop are the Unacked taken within atStop of the
 	// terminals' stop: in flight when they disconnected.
 	UnackedAtStop int
-	Undecodable   int // acknowledged gps payloads the harness could not read
+	MissingFixes  []fixKey // the first few Missing, for the report
+	Undecodable   int      // acknowledged gps payloads the harness could not read
 }
 
 // atStop is how long before the terminals stop a fix counts as in flight
@@ -656,6 +657,9 @@ func (l *ackLog) compare(stored map[fixKey]int, stopped time.Time) fixCounts {
 		switch s := stored[k]; {
 		case s == 0:
 			c.Missing++
+			if len(c.MissingFixes) < 10 {
+				c.MissingFixes = append(c.MissingFixes, k)
+			}
 		case s > 1 || n > 1:
 			c.Repeated++
 		}
