@@ -630,11 +630,15 @@ func later(a, b time.Time) time.Time {
 
 // fixCounts compares the acknowledged fixes with the record.
 type fixCounts struct {
-	Acked    int // acknowledged fixes
+	Acked    int // acknowledged fixes, each counted once
 	Stored   int // rows in positions
 	Missing  int // acknowledged, not stored
 	Repeated int // acknowledged, stored more than once
-	Unacked  int // stored, never acknowledged (a PUBACK that came too late)
+	// AckedTwice were acknowledged in two messages: a terminal that loses
+	// its connection sends a fix in flight again, and paho resends it too;
+	// the server stores it once and refuses the other as a duplicate seq.
+	AckedTwice int
+	Unacked    int // stored, never acknowledged (a PUBACK that came too late)
 	// UnackedAtStop are the Unacked taken within atStop of the
 	// terminals' stop: in flight when they disconnected.
 	UnackedAtStop int
@@ -653,14 +657,17 @@ func (l *ackLog) compare(stored map[fixKey]int, stopped time.Time) fixCounts {
 	defer l.mu.Unlock()
 	c := fixCounts{Undecodable: l.undecodable}
 	for k, n := range l.fixes {
-		c.Acked += n
+		c.Acked++
+		if n > 1 {
+			c.AckedTwice++
+		}
 		switch s := stored[k]; {
 		case s == 0:
 			c.Missing++
 			if len(c.MissingFixes) < 10 {
 				c.MissingFixes = append(c.MissingFixes, k)
 			}
-		case s > 1 || n > 1:
+		case s > 1:
 			c.Repeated++
 		}
 	}

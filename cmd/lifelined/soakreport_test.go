@@ -338,8 +338,8 @@ func (r *soakReport) log(tb testing.TB) {
 			tr.show(tr.Growth), tr.show(max(tr.MaxGrowth*tr.Mean, tr.Slack)))
 	}
 	f := r.Fixes
-	fmt.Fprintf(&b, "fixes: %d acknowledged, %d stored; %d acknowledged and missing, %d stored more than once, %d undecodable; %d stored without a PUBACK seen (%d of them taken in the last %s before the terminals stopped)\n",
-		f.Acked, f.Stored, f.Missing, f.Repeated, f.Undecodable, f.Unacked, f.UnackedAtStop, atStop)
+	fmt.Fprintf(&b, "fixes: %d acknowledged (%d of them twice), %d stored; %d acknowledged and missing, %d stored more than once, %d undecodable; %d stored without a PUBACK seen (%d of them taken in the last %s before the terminals stopped)\n",
+		f.Acked, f.AckedTwice, f.Stored, f.Missing, f.Repeated, f.Undecodable, f.Unacked, f.UnackedAtStop, atStop)
 	for _, m := range f.MissingFixes {
 		fmt.Fprintf(&b, "  missing: %s seq %d taken %s\n", m.unit, m.seq, time.UnixMilli(m.ms).UTC().Format("15:04:05.000"))
 	}
@@ -609,6 +609,7 @@ func TestAckLogCompare(t *testing.T) {
 	early := stop.Add(-time.Minute)
 	l.add("SK-0001", telemetry.KindGPS, telemetry.EncodeFixes(fix(1, early), fix(2, early.Add(time.Second))))
 	l.add("SK-0001", telemetry.KindGPS, telemetry.EncodeFixes(fix(3, early.Add(2*time.Second))))
+	l.add("SK-0001", telemetry.KindGPS, telemetry.EncodeFixes(fix(1, early))) // sent again after a reconnection
 	l.add("SK-0002", telemetry.KindGPS, telemetry.EncodeFixes(fix(1, early)))
 	l.add("SK-0002", telemetry.KindStatus, []byte(`{"status":"en_route"}`)) // not a fix
 	l.add("SK-0002", telemetry.KindGPS, []byte(`not json`))
@@ -621,7 +622,7 @@ func TestAckLogCompare(t *testing.T) {
 	}
 	got := l.compare(stored, stop)
 	slices.SortFunc(got.MissingFixes, func(a, b fixKey) int { return strings.Compare(a.unit, b.unit) })
-	want := fixCounts{Acked: 4, Stored: 5, Missing: 2, Repeated: 1, Unacked: 2, UnackedAtStop: 1, Undecodable: 1,
+	want := fixCounts{Acked: 4, Stored: 5, Missing: 2, Repeated: 1, AckedTwice: 1, Unacked: 2, UnackedAtStop: 1, Undecodable: 1,
 		MissingFixes: []fixKey{key("SK-0001", 3, early.Add(2*time.Second)), key("SK-0002", 1, early)}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("compare = %+v, want %+v", got, want)
