@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -334,41 +333,14 @@ type soakHTTP struct {
 	c    *http.Client
 }
 
-// call sends a JSON request and decodes a JSON reply into out.
-func (h *soakHTTP) call(ctx context.Context, token, method, path string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, h.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := h.c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if out != nil && resp.StatusCode/100 == 2 {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+// call sends a JSON request to path and decodes the reply into out.
+func (h *soakHTTP) call(token, method, path string, in, out any) (int, error) {
+	return requestJSONWith(h.c, token, method, h.base+path, in, out)
 }
 
 func (h *soakHTTP) must(tb testing.TB, token, method, path string, in, out any, want int) {
 	tb.Helper()
-	code, err := h.call(context.Background(), token, method, path, in, out)
+	code, err := h.call(token, method, path, in, out)
 	if err != nil || code != want {
 		tb.Fatalf("%s %s: %d %v, want %d", method, path, code, err, want)
 	}
@@ -392,7 +364,7 @@ func (h *soakHTTP) provision(tb testing.TB, admin string, units []dispatch.Unit)
 	for _, u := range units {
 		g.Go(func() error {
 			var c struct{ Password string }
-			code, err := h.call(context.Background(), admin, "POST", "/api/v1/units/"+u.ID+"/credentials", nil, &c)
+			code, err := h.call(admin, "POST", "/api/v1/units/"+u.ID+"/credentials", nil, &c)
 			if err != nil || code != http.StatusCreated || c.Password == "" {
 				return fmt.Errorf("credentials for %s: %d %v", u.ID, code, err)
 			}
@@ -480,7 +452,7 @@ func (h *soakHTTP) takeCalls(ctx context.Context, token string, a *dispatch.Area
 		}
 		// A call once taken is seen through, even when the soak ends.
 		t0 := time.Now()
-		code, err := h.call(context.Background(), token, "POST", "/api/v1/incidents", call, &inc)
+		code, err := h.call(token, "POST", "/api/v1/incidents", call, &inc)
 		create.add(time.Since(t0))
 		if err != nil || code != http.StatusCreated {
 			st.failed.Add(1)
@@ -492,7 +464,7 @@ func (h *soakHTTP) takeCalls(ctx context.Context, token string, a *dispatch.Area
 		}
 		for _, c := range inc.Recommendations.Candidates[:min(3, len(inc.Recommendations.Candidates))] {
 			t0 := time.Now()
-			code, err := h.call(context.Background(), token, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", map[string]string{"unit": c.Unit}, nil)
+			code, err := h.call(token, "POST", "/api/v1/incidents/"+inc.ID+"/assignments", map[string]string{"unit": c.Unit}, nil)
 			assign.add(time.Since(t0))
 			if err == nil && code == http.StatusCreated {
 				st.assigned.Add(1)
