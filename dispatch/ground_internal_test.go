@@ -13,7 +13,9 @@ import (
 // (what coverage and the call's first radius measure against) come from
 // the jurisdiction's policy, inherited from its city.
 func TestGround(t *testing.T) {
-	sq := func(id string, c orb.Point) *geo.Region { return dispatchtest.Region(t, id, dispatchtest.Square(c, 0.1)) }
+	sq := func(id string, c orb.Point) *geo.Region {
+		return dispatchtest.Region(t, id, dispatchtest.Square(c, 0.1))
+	}
 	a := &Area{
 		Name: "ground",
 		Jurisdictions: []Jurisdiction{

@@ -200,7 +200,6 @@ func collectKPIs(t *testing.T, bus *dispatch.Bus) *kpis {
 	return k
 }
 
-
 // TestKPIFeed: the feed publishes each jurisdiction's KPIs and coverage
 // at start, again for the county and its city (not the neighbour) when a
 // call changes them, at most once a round however many calls came, again

@@ -49,10 +49,11 @@ type LocalPicture struct {
 var _ Picture = (*LocalPicture)(nil)
 
 // NewLocalPicture returns a picture of units, each available with no
-// position, whose positions are kept in index (a geo.Grid when nil).
+// position, whose positions are kept in index (geo.NewAdaptiveGrid when nil:
+// it sizes its cells to the fleet, docs/BENCHMARKS.md).
 func NewLocalPicture(units []Unit, index geo.Index) *LocalPicture {
 	if index == nil {
-		index = geo.NewGrid(DefaultCellMetres)
+		index = geo.NewAdaptiveGrid()
 	}
 	p := &LocalPicture{units: make(map[string]*UnitState, len(units)), index: index}
 	for _, u := range units {

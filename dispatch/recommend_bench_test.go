@@ -33,7 +33,7 @@ type benchFleet struct {
 // to the county it stands in; 30% ALS, 5% with an incubator; 30% busy
 // (out of service). The calls come where people are: 70% near a post,
 // the rest anywhere; 30% are priority 1, 5% neonatal.
-func newBenchFleet(tb testing.TB, n int) *benchFleet {
+func newBenchFleet(tb testing.TB, n int, index geo.Index) *benchFleet {
 	tb.Helper()
 	ctx := context.Background()
 	a := geojson.Demo()
@@ -91,7 +91,7 @@ func newBenchFleet(tb testing.TB, n int) *benchFleet {
 		where[i] = p
 	}
 	clock := func() time.Time { return clock0 }
-	pic := dispatch.NewLocalPicture(a.Units, nil)
+	pic := dispatch.NewLocalPicture(a.Units, index)
 	svc, err := dispatch.NewService(ctx, dispatch.Config{Area: a, Store: memory.NewStore(), Events: dispatch.NewBus(), Picture: pic, Now: clock, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
@@ -144,7 +144,7 @@ func newBenchFleet(tb testing.TB, n int) *benchFleet {
 // has the command and the curve.
 func BenchmarkRecommend(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
-		f := newBenchFleet(b, n)
+		f := newBenchFleet(b, n, nil)
 		ctx := context.Background()
 		// The two agree (on fewer calls at 100k: the brute force is slow).
 		for _, inc := range f.calls[:min(64, 1_600_000/n)] {
@@ -159,15 +159,15 @@ func BenchmarkRecommend(b *testing.B) {
 			}
 		}
 		// measure runs query on the calls in turn, timing each.
-		measure := func(way string, query func(inc *dispatch.Incident) error) {
+		measure := func(way string, on *benchFleet, query func(inc *dispatch.Incident) error) {
 			b.Run(fmt.Sprintf("units=%d/%s", n, way), func(b *testing.B) {
-				lat := newLatencies(len(f.calls))
+				lat := newLatencies(len(on.calls))
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					call := i % len(f.calls)
+					call := i % len(on.calls)
 					start := time.Now()
-					if err := query(f.calls[call]); err != nil {
+					if err := query(on.calls[call]); err != nil {
 						b.Fatal(err)
 					}
 					lat.add(call, time.Since(start))
@@ -176,8 +176,15 @@ func BenchmarkRecommend(b *testing.B) {
 				lat.report(b)
 			})
 		}
-		measure("ranker", func(inc *dispatch.Incident) error {
+		measure("ranker", f, func(inc *dispatch.Incident) error {
 			_, err := f.svc.Recommend(ctx, dispatch.System, inc.ID)
+			return err
+		})
+		// The same fleet on the fixed 2 km grid the picture used before
+		// the adaptive one, in the same run.
+		g := newBenchFleet(b, n, geo.NewGrid(2000))
+		measure("ranker-grid2km", g, func(inc *dispatch.Incident) error {
+			_, err := g.svc.Recommend(ctx, dispatch.System, inc.ID)
 			return err
 		})
 		free := 0
@@ -187,12 +194,12 @@ func BenchmarkRecommend(b *testing.B) {
 			}
 			return free < 5
 		}
-		measure("nearest5", func(inc *dispatch.Incident) error {
+		measure("nearest5", f, func(inc *dispatch.Incident) error {
 			free = 0
 			f.pic.Nearby(orb.Point{inc.Location.Lon, inc.Location.Lat}, 1_000_000, visit)
 			return nil
 		})
-		measure("brute", func(inc *dispatch.Incident) error {
+		measure("brute", f, func(inc *dispatch.Incident) error {
 			units, err := f.svc.Units(dispatch.System, "")
 			bruteForce(f.area, f.adj, units, geo.DefaultETA, geo.DefaultRadii, inc, dispatch.System, 5, nil)
 			return err

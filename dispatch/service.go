@@ -24,7 +24,7 @@ type Config struct {
 	// Picture is the live picture of the fleet; default a LocalPicture
 	// of the area's units on Index.
 	Picture Picture
-	Index   geo.Index // the unit position index of the default picture; default geo.NewGrid(DefaultCellMetres)
+	Index   geo.Index // the unit position index of the default picture; default geo.NewAdaptiveGrid(), which sizes its cells to the fleet
 	// Board holds the calls in play; default a LocalBoard, filled from
 	// the record at start.
 	Board Board
@@ -64,10 +64,6 @@ type Config struct {
 	// it to the dispatchers (the default), apply it, or nothing.
 	Infer InferConfig
 }
-
-// DefaultCellMetres is the grid cell size of the unit index, chosen by
-// benchmark (docs/BENCHMARKS.md).
-const DefaultCellMetres = 2000
 
 // Service is the dispatch engine: it keeps the live picture of the fleet
 // from telemetry, takes calls, ranks units and assigns them.
