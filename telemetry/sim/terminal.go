@@ -17,12 +17,15 @@ import (
 const (
 	connectTimeout = 10 * time.Second
 	publishTimeout = 10 * time.Second
-	stopTimeout    = 2 * time.Second // for the offline message on a clean stop
-	disconnectMs   = 250
-	cmdBuffer      = 64   // commands waiting for the terminal's loop
-	maxPending     = 5000 // fixes kept through a coverage gap
-	maxOutbox      = 1000 // status presses and acks kept through a gap
-	maxBatch       = 500  // fixes per message when catching up after a gap
+	// stopGrace is how long a stopping terminal still waits for the
+	// broker's answer to a publish in flight.
+	stopGrace    = 500 * time.Millisecond
+	stopTimeout  = 2 * time.Second // for the offline message on a clean stop
+	disconnectMs = 250
+	cmdBuffer    = 64   // commands waiting for the terminal's loop
+	maxPending   = 5000 // fixes kept through a coverage gap
+	maxOutbox    = 1000 // status presses and acks kept through a gap
+	maxBatch     = 500  // fixes per message when catching up after a gap
 )
 
 // message is one publish waiting in a terminal's outbox.
@@ -302,7 +305,17 @@ func wait(ctx context.Context, tok paho.Token) error {
 	case <-tok.Done():
 		return tok.Error()
 	case <-ctx.Done():
-		return ctx.Err()
+		// Stopping: the broker may already have taken what was sent. Give
+		// its answer a moment, so that a message it acknowledged is
+		// counted as sent, as the terminal's Acked hook already saw it.
+		grace := time.NewTimer(stopGrace)
+		defer grace.Stop()
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		case <-grace.C:
+			return ctx.Err()
+		}
 	case <-timer.C:
 		return errors.New("timed out waiting for the broker")
 	}
